@@ -89,6 +89,8 @@ export interface ParsedCSeq {
 export class SipParseError extends Error {
   readonly code: string;
   readonly status?: number;
+  /** Set together with `status`: the request as far as it was parsed, to build the answer from. */
+  request?: SipRequest;
   constructor(code: string, message: string, status?: number) {
     super(message);
     this.name = 'SipParseError';
