@@ -1,0 +1,134 @@
+/** Senders of the announcement: the AF_PACKET addon, or `arping -U` / raw-socket as fallbacks. */
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ParsedAddress } from './address.js';
+import { VipError } from './errors.js';
+import type { PacketAddon } from './native.js';
+import { buildGratuitousArp, buildUnsolicitedNa, ETHERTYPE_ARP, ETHERTYPE_IPV6 } from './packets.js';
+import { run, type InterfaceInfo } from './system.js';
+
+export type AnnounceMethod = 'addon' | 'arping' | 'raw-socket';
+
+export interface Announcer {
+  readonly method: AnnounceMethod;
+  /** Sends `count` announcements `intervalMs` apart; resolves with the number sent. */
+  send(count: number, intervalMs: number): Promise<number>;
+}
+
+export function addonError(err: unknown, what: string): VipError {
+  const code = (err as { code?: string }).code;
+  if (code === 'EPERM' || code === 'EACCES') {
+    return new VipError('VIP_NO_CAP_NET_RAW', `missing CAP_NET_RAW: ${what}: ${(err as Error).message}`, { cause: err });
+  }
+  if (code === 'ENODEV') return new VipError('VIP_UNKNOWN_INTERFACE', `${what}: ${(err as Error).message}`, { cause: err });
+  return new VipError('VIP_ANNOUNCE_FAILED', `${what}: ${(err as Error).message}`, { cause: err });
+}
+
+/** Gratuitous ARP or unsolicited NA frames through the project's AF_PACKET addon. */
+export function addonAnnouncer(addon: PacketAddon, iface: InterfaceInfo, addr: ParsedAddress): Announcer {
+  const frame =
+    addr.family === 4 ? buildGratuitousArp({ srcMac: iface.mac, ip: addr.ip }) : buildUnsolicitedNa({ srcMac: iface.mac, ip: addr.ip });
+  const ethertype = addr.family === 4 ? ETHERTYPE_ARP : ETHERTYPE_IPV6;
+  return {
+    method: 'addon',
+    async send(count, intervalMs) {
+      let fd: number;
+      try {
+        fd = addon.open(iface.index, ethertype);
+      } catch (err) {
+        throw addonError(err, `cannot open a packet socket on ${iface.name}`);
+      }
+      let sent = 0;
+      try {
+        for (let i = 0; i < count; i++) {
+          if (i > 0 && intervalMs > 0) await sleep(intervalMs);
+          try {
+            addon.send(fd, frame);
+          } catch (err) {
+            throw addonError(err, `cannot send announcement on ${iface.name}`);
+          }
+          sent++;
+        }
+      } finally {
+        addon.close(fd);
+      }
+      return sent;
+    },
+  };
+}
+
+/** IPv4 fallback: `arping -U` (iputils) sends gratuitous ARP requests. */
+export function arpingAnnouncer(iface: InterfaceInfo, addr: ParsedAddress): Announcer {
+  return {
+    method: 'arping',
+    async send(count, intervalMs) {
+      // iputils arping takes the interval in seconds; 0 is accepted by root.
+      const args = ['-q', '-U', '-c', String(count), '-i', String(intervalMs / 1000), '-I', iface.name, addr.ip];
+      const r = await run('arping', args, 30_000 + count * intervalMs);
+      if (r.code !== 0) {
+        const msg = (r.stderr || r.stdout).trim();
+        if (/Operation not permitted|socket:/i.test(msg)) throw new VipError('VIP_NO_CAP_NET_RAW', `missing CAP_NET_RAW: arping: ${msg}`);
+        if (/No such device|unknown iface/i.test(msg)) throw new VipError('VIP_UNKNOWN_INTERFACE', `arping: ${msg}`);
+        throw new VipError('VIP_ANNOUNCE_FAILED', `arping ${args.join(' ')} failed (exit ${r.code}): ${msg}`);
+      }
+      return count;
+    },
+  };
+}
+
+interface RawSocket {
+  setOption(level: number, option: number, value: number | Buffer, length?: number): void;
+  send(buf: Buffer, offset: number, length: number, address: string, before: (() => void) | null, after: (err: Error | null, bytes: number) => void): void;
+  close(): void;
+}
+interface RawSocketModule {
+  createSocket(opts: { addressFamily: number; protocol: number }): RawSocket & { on(ev: 'error', l: (e: Error) => void): void };
+  AddressFamily: { IPv6: number };
+  Protocol: { ICMPv6: number };
+  SocketLevel: { SOL_SOCKET: number; IPPROTO_IPV6: number };
+  SocketOption: { SO_BINDTODEVICE: number };
+}
+const IPV6_MULTICAST_IF = 17;
+const IPV6_MULTICAST_HOPS = 18;
+
+/**
+ * IPv6 fallback: the NA's ICMPv6 part through npm raw-socket (an AF_INET6 raw ICMPv6 socket;
+ * the kernel adds the IPv6 header, picks the link-local source and fills in the checksum).
+ */
+export function rawSocketAnnouncer(iface: InterfaceInfo, addr: ParsedAddress, buildMessage: () => Buffer): Announcer {
+  return {
+    method: 'raw-socket',
+    async send(count, intervalMs) {
+      const raw = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+      let sock: ReturnType<RawSocketModule['createSocket']>;
+      try {
+        sock = raw.createSocket({ addressFamily: raw.AddressFamily.IPv6, protocol: raw.Protocol.ICMPv6 });
+        sock.on('error', () => {});
+        sock.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255);
+        sock.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MULTICAST_IF, iface.index);
+        const name = Buffer.from(iface.name + '\0');
+        sock.setOption(raw.SocketLevel.SOL_SOCKET, raw.SocketOption.SO_BINDTODEVICE, name, name.length);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (/not permitted/i.test(msg)) throw new VipError('VIP_NO_CAP_NET_RAW', `missing CAP_NET_RAW: raw-socket: ${msg}`, { cause: err });
+        throw new VipError('VIP_ANNOUNCE_FAILED', `raw-socket: ${msg}`, { cause: err });
+      }
+      const msg = buildMessage();
+      let sent = 0;
+      try {
+        for (let i = 0; i < count; i++) {
+          if (i > 0 && intervalMs > 0) await sleep(intervalMs);
+          await new Promise<void>((resolve, reject) =>
+            sock.send(msg, 0, msg.length, `ff02::1%${iface.name}`, null, (err) =>
+              err ? reject(new VipError('VIP_ANNOUNCE_FAILED', `raw-socket send: ${err.message}`, { cause: err })) : resolve(),
+            ),
+          );
+          sent++;
+        }
+      } finally {
+        sock.close();
+      }
+      return sent;
+    },
+  };
+}
