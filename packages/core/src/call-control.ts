@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { CoreError } from './errors.js';
+import { TypedEmitter } from './typed-emitter.js';
+import { systemClock, type Clock } from './clock.js';
+import { B2BCall } from './call/b2b-call.js';
+import { CallState } from './call/call-state.js';
+import { CallRecordStore, type RecordSink } from './records/call-record-store.js';
+import type { CallRecord } from './records/call-record.js';
+import { Router, type RoutingConfig } from './routing/router.js';
+import type { IncomingRequestLike, ServerResponseLike, SrfLike } from './srf-surface.js';
+
+/** How to reach a drachtio server (ours or stock) when no connected Srf is given. */
+export interface DrachtioConnectOptions {
+  host: string;
+  port: number;
+  secret: string;
+  /** How long start() waits for the connection. Default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+export interface CallControlOptions {
+  /** A connected drachtio-srf instance (or anything with the same surface), or where to connect. */
+  srf: SrfLike | DrachtioConnectOptions;
+  routing: RoutingConfig;
+  /** Receives every record change (e.g. the sync layer's SyncNode). */
+  sink?: RecordSink;
+  /** Current HA epoch; default 0. */
+  epoch?: () => number;
+  logger?: Logger;
+  clock?: Clock;
+  /** How long close() waits for calls to end before releasing them. Default 30 s. */
+  drainTimeoutMs?: number;
+}
+
+export type CallControlEvents = {
+  /** Every change of every call record. */
+  record: (record: CallRecord) => void;
+  callStarted: (record: CallRecord) => void;
+  callAnswered: (record: CallRecord) => void;
+  /** The final record of a call (state 'ended' or 'failed'), exactly once per call. */
+  callEnded: (record: CallRecord) => void;
+  /** A record the sink could not take (the record is kept regardless). */
+  sinkError: (err: unknown, record: CallRecord) => void;
+};
+
+type Phase = 'new' | 'starting' | 'running' | 'draining' | 'closed';
+
+function isConnectOptions(x: SrfLike | DrachtioConnectOptions): x is DrachtioConnectOptions {
+  return typeof (x as DrachtioConnectOptions).host === 'string' && typeof (x as SrfLike).invite !== 'function';
+}
+
+/**
+ * The B2BUA: takes INVITEs from drachtio-srf, routes them, runs each call as a
+ * B2BCall, and keeps the call records.
+ */
+export class CallControl extends TypedEmitter<CallControlEvents> {
+  readonly store: CallRecordStore;
+  readonly #opts: CallControlOptions;
+  readonly #router: Router;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #calls = new Map<string, B2BCall>();
+  #srf?: SrfLike;
+  #ownSrf = false;
+  #phase: Phase = 'new';
+  #closing?: Promise<void>;
+
+  constructor(opts: CallControlOptions) {
+    super();
+    this.#opts = opts;
+    this.#router = new Router(opts.routing);
+    this.#log = opts.logger ?? pino({ level: 'silent' });
+    this.#clock = opts.clock ?? systemClock;
+    this.onListenerError = (err, event) => this.#log.error({ err, event }, 'CallControl listener threw');
+    this.store = new CallRecordStore({ sink: opts.sink, epoch: opts.epoch, clock: this.#clock });
+    this.store.onListenerError = this.onListenerError;
+    this.store.on('record', (r) => this.emit('record', r));
+    this.store.on('sinkError', (err, r) => {
+      this.#log.warn({ err, call: r.id, version: r.version }, 'record sink failed');
+      this.emit('sinkError', err, r);
+    });
+  }
+
+  /** Connects (if given connect options) and starts taking calls. */
+  async start(): Promise<void> {
+    if (this.#phase !== 'new') {
+      throw new CoreError({ code: 'ERR_CLOSED', message: `CallControl cannot start: it is ${this.#phase}` });
+    }
+    this.#phase = 'starting';
+    const s = this.#opts.srf;
+    if (isConnectOptions(s)) {
+      this.#srf = await this.#connect(s);
+      this.#ownSrf = true;
+    } else {
+      this.#srf = s;
+    }
+    if (this.#phase !== 'starting') return; // destroyed meanwhile
+    this.#srf.invite((req, res) => this.#onInvite(req, res));
+    this.#phase = 'running';
+  }
+
+  async #connect(c: DrachtioConnectOptions): Promise<SrfLike> {
+    const { default: Srf } = await import('drachtio-srf');
+    const srf = new Srf();
+    // drachtio-srf emits 'error' on connection problems; without a listener that would crash the process.
+    srf.on('error', (err: Error) => this.#log.warn({ err }, 'drachtio connection error'));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        srf.disconnect();
+        reject(new CoreError({ code: 'ERR_CONNECT', message: `no drachtio server at ${c.host}:${c.port} after ${c.connectTimeoutMs ?? 10_000} ms` }));
+      }, c.connectTimeoutMs ?? 10_000);
+      srf.on('connect', (err: Error | null, hostport: string) => {
+        clearTimeout(timer);
+        if (err) {
+          srf.disconnect();
+          reject(new CoreError({ code: 'ERR_CONNECT', message: `drachtio server refused us: ${err.message}`, cause: err }));
+          return;
+        }
+        this.#log.debug({ hostport }, 'connected to drachtio server');
+        resolve();
+      });
+      void srf.connect({ host: c.host, port: c.port, secret: c.secret });
+    });
+    return srf as unknown as SrfLike;
+  }
+
+  #onInvite(req: IncomingRequestLike, res: ServerResponseLike): void {
+    if (this.#phase !== 'running') {
+      // RFC 3261 §21.5.4 503 Service Unavailable: "The server is temporarily
+      // unable to process the request due to a temporary overloading or
+      // maintenance of the server."
+      try {
+        res.send(503, 'Service Unavailable', { headers: {} });
+      } catch (err) {
+        this.#log.warn({ err }, 'could not refuse INVITE');
+      }
+      return;
+    }
+    const id = randomUUID();
+    const call = new B2BCall({
+      id,
+      srf: this.#srf!,
+      store: this.store,
+      router: this.#router,
+      logger: this.#log,
+      clock: this.#clock,
+      req,
+      res,
+      onTransition: (record, from, to) => {
+        if (to === CallState.Answered) this.emit('callAnswered', record);
+        if (record.ended) this.emit('callEnded', record);
+        void from;
+      },
+    });
+    this.#calls.set(id, call);
+    void call.done.then(() => this.#calls.delete(id));
+    try {
+      call.start();
+    } catch (err) {
+      this.#log.error({ err }, 'could not start call');
+      this.#calls.delete(id);
+      try {
+        res.send(500, 'Server Internal Error', { headers: {} });
+      } catch {
+        /* nothing more to do */
+      }
+      return;
+    }
+    const rec = this.store.get(id);
+    if (rec) this.emit('callStarted', rec);
+  }
+
+  /** Records of the calls in progress. */
+  calls(): CallRecord[] {
+    return this.store.live();
+  }
+
+  /** A call's current (or recent final) record. */
+  call(id: string): CallRecord | undefined {
+    return this.store.get(id);
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  /**
+   * Drains: refuses new calls with 503, waits up to `timeoutMs` for calls in
+   * progress to end, releases what is left, then disconnects. Idempotent.
+   */
+  close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const timeoutMs = opts.timeoutMs ?? this.#opts.drainTimeoutMs ?? 30_000;
+    this.#phase = this.#phase === 'closed' ? 'closed' : 'draining';
+    this.#closing = (async () => {
+      const pending = [...this.#calls.values()].map((c) => c.done);
+      if (pending.length > 0) {
+        this.#log.info({ calls: pending.length, timeoutMs }, 'draining calls');
+        let timer: unknown;
+        const timedOut = await Promise.race([
+          Promise.all(pending).then(() => false),
+          new Promise<boolean>((r) => (timer = this.#clock.setTimeout(() => r(true), timeoutMs))),
+        ]);
+        this.#clock.clearTimeout(timer);
+        if (timedOut) await this.#releaseAll('drain-timeout');
+      }
+      this.#finish();
+    })();
+    return this.#closing;
+  }
+
+  /** Aborts: releases every call at once and disconnects. Idempotent. */
+  destroy(err?: Error): void {
+    if (this.#phase === 'closed') return;
+    if (err) this.#log.error({ err }, 'call control destroyed');
+    this.#phase = 'draining';
+    void this.#releaseAll('shutdown').finally(() => this.#finish());
+    this.#closing ??= Promise.resolve();
+  }
+
+  async #releaseAll(reason: string): Promise<void> {
+    await Promise.all([...this.#calls.values()].map((c) => c.hangup({ reason }).catch(() => {})));
+  }
+
+  #finish(): void {
+    this.#phase = 'closed';
+    if (this.#ownSrf) {
+      try {
+        this.#srf?.disconnect?.();
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
