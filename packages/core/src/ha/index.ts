@@ -1,0 +1,32 @@
+export { systemClock, ManualClock, flushMicrotasks, type Clock, type TimerHandle } from './clock.js';
+export { HaError, type HaErrorCode, type HaAlarmCode } from './errors.js';
+export { HaEmitter, silentLogger, type HaLogger, type HaEventMap } from './emitter.js';
+export { Role, RoleMachine, CLAIMING_ROLES, HOLDING_ROLES, isRole, type RoleChange } from './role-machine.js';
+export {
+  encodeHeartbeat,
+  decodeHeartbeat,
+  HEARTBEAT_MAGIC,
+  HEARTBEAT_VERSION,
+  HEARTBEAT_MAX_BYTES,
+  type HeartbeatMessage,
+  type HeartbeatSecret,
+  type HeartbeatTransport,
+  type HeartbeatReceiver,
+  type HeartbeatPathInfo,
+  type PathNetwork,
+} from './heartbeat.js';
+export { PathLiveness, PathState } from './path-liveness.js';
+export { UdpHeartbeatTransport, type UdpEndpoint, type UdpPathOptions } from './udp-transport.js';
+export { InMemoryHeartbeatNetwork, InMemoryHeartbeatTransport } from './memory-transport.js';
+export { FileEpochStore, MemoryEpochStore, type EpochStore } from './epoch-store.js';
+export {
+  HaController,
+  type HaControllerOptions,
+  type HaControllerEvents,
+  type HaActions,
+  type HaStatus,
+  type HaPathStatus,
+  type HaAlarm,
+  type Readiness,
+  type SwitchoverResult,
+} from './controller.js';
