@@ -30,7 +30,7 @@ export interface PeerHint {
   transport: 'udp' | 'tcp';
   address: string;
   port: number;
-  connectionId?: string | number;
+  connectionId?: string;
 }
 
 export interface DialogInit {

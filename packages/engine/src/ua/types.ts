@@ -10,14 +10,14 @@ export interface RecvInfo {
   transport: Transport;
   remote: { address: string; port: number };
   local: { address: string; port: number };
-  connectionId?: string | number;
+  connectionId?: string;
 }
 
 export interface Dest {
   transport: Transport;
   address: string;
   port: number;
-  connectionId?: string | number;
+  connectionId?: string;
 }
 
 export interface ServerTxn {

@@ -1,0 +1,310 @@
+/**
+ * The engine: SIP transports + transaction layer + UA core + the drachtio wire
+ * protocol server, so an unmodified drachtio-srf app connects to it like to a stock
+ * drachtio-server.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from './clock.js';
+import { SipParseError, createResponse, getHeader, parseMessage, parseVia, serializeMessage, type SipMessage } from './messages/index.js';
+import { TransactionLayer, responseDestination } from './transactions/index.js';
+import { WireServer } from './wire/server.js';
+import { UserAgent, type UnknownDialogPolicy, type UserAgentStats } from './ua/agent.js';
+import { BasicUdpTransport, type ListenSpec, type TransportLike } from './ua/basic-transport.js';
+import type { Dest, RecvInfo, Transport } from './ua/types.js';
+
+export type { ListenSpec, TransportLike } from './ua/basic-transport.js';
+export type { UnknownDialogPolicy } from './ua/agent.js';
+
+export interface EngineOptions {
+  sip: {
+    listen: ListenSpec[];
+    /** Address to put in Via/Contact (e.g. the floating IP). */
+    externalAddress?: string;
+  };
+  admin: { address: string; port: number; secret: string };
+  timers?: { t1?: number; t2?: number; t4?: number };
+  unknownDialogPolicy?: UnknownDialogPolicy;
+  maxMessageSize?: number;
+  clock?: Clock;
+  logger?: Logger;
+  /** Builds the SIP transport for one listen spec (default: the engine's UDP transport). */
+  createTransport?: (spec: ListenSpec, opts: { maxMessageSize?: number; logger?: Logger }) => TransportLike;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+}
+
+export class EngineError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'EngineError';
+    this.code = code;
+  }
+}
+
+export enum EngineState {
+  Idle = 'idle',
+  Starting = 'starting',
+  Running = 'running',
+  Closing = 'closing',
+  Closed = 'closed',
+}
+
+const LEGAL: Record<EngineState, EngineState[]> = {
+  [EngineState.Idle]: [EngineState.Starting, EngineState.Closed],
+  [EngineState.Starting]: [EngineState.Running, EngineState.Closing, EngineState.Closed],
+  [EngineState.Running]: [EngineState.Closing, EngineState.Closed],
+  [EngineState.Closing]: [EngineState.Closed],
+  [EngineState.Closed]: [],
+};
+
+export interface EngineStats extends UserAgentStats {
+  state: EngineState;
+  apps: number;
+  transactions: number;
+  parseErrors: number;
+  listen: ListenSpec[];
+}
+
+export interface EngineEvents {
+  error: [Error];
+  'app-connected': [{ remote: string }];
+  'app-auth-failed': [{ remote: string }];
+}
+
+interface Listener {
+  spec: ListenSpec;
+  transport: TransportLike;
+  bound: ListenSpec;
+}
+
+function sameSpec(a: ListenSpec, b: ListenSpec): boolean {
+  return a.transport === b.transport && a.address === b.address && a.port === b.port;
+}
+
+export class Engine extends EventEmitter<EngineEvents> {
+  private readonly opts: EngineOptions;
+  private readonly clock: Clock;
+  private state = EngineState.Idle;
+  private readonly binds: Listener[] = [];
+  private readonly wire: WireServer;
+  private readonly txl: TransactionLayer;
+  private readonly ua: UserAgent;
+  private parseErrors = 0;
+
+  constructor(opts: EngineOptions) {
+    super();
+    if (!opts?.admin || typeof opts.admin.secret !== 'string' || !opts.sip || !Array.isArray(opts.sip.listen)) {
+      throw new EngineError('EENGINE_OPTIONS', 'Engine needs { sip: { listen: [...] }, admin: { address, port, secret } }');
+    }
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    const t1 = opts.timers?.t1 ?? 500;
+    const t2 = opts.timers?.t2 ?? 4000;
+    const t4 = opts.timers?.t4 ?? 5000;
+    this.txl = new TransactionLayer({
+      clock: this.clock,
+      timers: { t1, t2, t4 },
+      logger: opts.logger,
+      send: (msg, dest, onError) => this.sendMessage(msg, dest, onError),
+      user: {
+        onRequest: (req, st, info) => this.ua.onRequest(req, st, info as RecvInfo),
+        onStrayResponse: (res, info) => this.ua.onStrayResponse(res, info as RecvInfo),
+      },
+    });
+    this.wire = new WireServer({
+      address: opts.admin.address,
+      port: opts.admin.port,
+      secret: opts.admin.secret,
+      logger: opts.logger,
+      user: {
+        onAppSip: (c, m, t, d, r, s) => this.ua.onAppSip(c, m, t, d, r, s),
+        onAppProxy: (c, m, t, s) => this.ua.onAppProxy(c, m, t, s),
+        onAppClosed: (c) => this.ua.onAppClosed(c),
+        hostports: () => this.hostports(),
+      },
+    });
+    this.wire.on('authenticated', (c) => this.emit('app-connected', { remote: c.remote }));
+    this.wire.on('auth-failed', (e) => this.emit('app-auth-failed', e));
+    this.ua = new UserAgent({
+      clock: this.clock,
+      timers: { t1, t2 },
+      router: this.wire,
+      transactions: this.txl,
+      unknownDialogPolicy: opts.unknownDialogPolicy,
+      logger: opts.logger,
+      sendRaw: (buf, dest) => this.sendBuffer(buf, dest),
+      local: (t) => this.local(t),
+      isLocal: (host, port) => this.binds.some((l) => l.bound.port === port && (l.bound.address === host || host === this.opts.sip.externalAddress)),
+    });
+  }
+
+  override emit<K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]): boolean {
+    if (event === 'error' && this.listenerCount('error') === 0) {
+      this.opts.logger?.error({ err: args[0] }, 'engine error');
+      return false;
+    }
+    try {
+      return (super.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.opts.logger?.error({ err }, 'engine listener threw');
+      return true;
+    }
+  }
+
+  private transition(to: EngineState): void {
+    if (!LEGAL[this.state].includes(to)) throw new EngineError('EENGINE_STATE', `illegal engine transition ${this.state} -> ${to}`);
+    this.state = to;
+  }
+
+  async start(): Promise<void> {
+    this.transition(EngineState.Starting);
+    try {
+      await this.wire.start();
+      for (const spec of this.opts.sip.listen) await this.addListen(spec);
+    } catch (err) {
+      this.destroy(err as Error);
+      throw err;
+    }
+    this.transition(EngineState.Running);
+  }
+
+  /** The admin (drachtio protocol) address actually bound. */
+  adminAddress(): { address: string; port: number } {
+    return this.wire.address();
+  }
+
+  /** SIP addresses actually bound (ports resolved when 0 was asked). */
+  sipAddresses(): ListenSpec[] {
+    return this.binds.map((l) => l.bound);
+  }
+
+  /** Binds one more SIP address at run time (the HA layer does this when the node becomes active). */
+  async addListen(spec: ListenSpec): Promise<ListenSpec> {
+    if (this.state === EngineState.Closing || this.state === EngineState.Closed) {
+      throw new EngineError('EENGINE_CLOSED', 'engine is closed');
+    }
+    const existing = this.binds.find((l) => sameSpec(l.spec, spec));
+    if (existing) return existing.bound;
+    const transport = this.opts.createTransport
+      ? this.opts.createTransport(spec, { maxMessageSize: this.opts.maxMessageSize, logger: this.opts.logger })
+      : new BasicUdpTransport({ listen: [spec], recvBufferSize: this.opts.recvBufferSize, sendBufferSize: this.opts.sendBufferSize });
+    transport.on('message', (buf, info) => this.onSipMessage(buf, info));
+    transport.on('error', (err) => this.opts.logger?.warn({ err }, 'sip transport error'));
+    await transport.start();
+    const bound = transport.listening()[0] ?? spec;
+    this.binds.push({ spec, transport, bound });
+    this.opts.logger?.info({ listen: bound }, 'sip listening');
+    return bound;
+  }
+
+  /** Unbinds a SIP address (the HA layer does this when the node becomes passive). */
+  async removeListen(spec: ListenSpec): Promise<boolean> {
+    const i = this.binds.findIndex((l) => sameSpec(l.spec, spec) || sameSpec(l.bound, spec));
+    if (i === -1) return false;
+    const [l] = this.binds.splice(i, 1);
+    await l!.transport.close();
+    return true;
+  }
+
+  stats(): EngineStats {
+    return {
+      state: this.state,
+      apps: [...this.wire.connections].filter((c) => c.authenticated).length,
+      transactions: this.txl.size,
+      parseErrors: this.parseErrors,
+      listen: this.sipAddresses(),
+      ...this.ua.stats(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.state === EngineState.Closed || this.state === EngineState.Closing) return;
+    this.transition(EngineState.Closing);
+    this.ua.close();
+    // let final responses leave before the sockets go
+    await new Promise((r) => setImmediate(r));
+    this.txl.close();
+    await this.wire.close();
+    for (const l of this.binds.splice(0)) await l.transport.close();
+    this.transition(EngineState.Closed);
+  }
+
+  destroy(err?: Error): void {
+    if (this.state === EngineState.Closed) return;
+    this.state = EngineState.Closed;
+    try {
+      this.ua.close();
+      this.txl.close();
+      this.wire.destroy();
+      for (const l of this.binds.splice(0)) (l.transport.destroy ?? l.transport.close).call(l.transport);
+    } finally {
+      if (err) this.emit('error', err);
+    }
+  }
+
+  // --------------------------------------------------------------- internals
+
+  private hostports(): { hostports: string; localHostports: string } {
+    const hp = this.binds.map((l) => `${l.bound.transport}/${this.opts.sip.externalAddress ?? l.bound.address}:${l.bound.port}`);
+    const local = this.binds.map((l) => `${l.bound.transport}/${l.bound.address}:${l.bound.port}`);
+    return { hostports: hp.join(','), localHostports: local.join(',') };
+  }
+
+  private local(t: Transport): { host: string; port: number } | undefined {
+    const l = this.binds.find((x) => x.bound.transport === t);
+    if (!l) return undefined;
+    let host = this.opts.sip.externalAddress ?? l.bound.address;
+    if (host === '0.0.0.0' || host === '::') host = '127.0.0.1';
+    if (host.includes(':')) host = `[${host}]`;
+    return { host, port: l.bound.port };
+  }
+
+  private transportFor(dest: Dest): TransportLike | undefined {
+    return (this.binds.find((l) => l.bound.transport === dest.transport) ?? this.binds[0])?.transport;
+  }
+
+  private sendBuffer(buf: Buffer, dest: Dest): void {
+    const t = this.transportFor(dest);
+    if (!t) throw new EngineError('EENGINE_NO_TRANSPORT', `no ${dest.transport} transport is listening`);
+    t.send(buf, dest);
+  }
+
+  private sendMessage(msg: SipMessage, dest: Dest, onError?: (err: Error) => void): void {
+    try {
+      this.sendBuffer(serializeMessage(msg), dest);
+    } catch (err) {
+      if (onError) onError(err as Error);
+      else this.opts.logger?.warn({ err }, 'send failed');
+    }
+  }
+
+  private onSipMessage(buf: Buffer, info: RecvInfo): void {
+    let msg: SipMessage;
+    try {
+      msg = parseMessage(buf, { maxSize: this.opts.maxMessageSize });
+    } catch (err) {
+      this.parseErrors++;
+      const e = err as SipParseError & { request?: import('./messages/index.js').SipRequest };
+      // §21.4.1 / §8.2: answer a malformed request when it can be answered, otherwise drop it.
+      if (e instanceof SipParseError && e.status && e.request) {
+        try {
+          const res = createResponse(e.request, e.status, `${e.status === 400 ? 'Bad Request' : ''}`.trim() || undefined);
+          const via = parseVia(getHeader(e.request, 'Via') ?? '');
+          this.sendMessage(res, responseDestination(via, info));
+        } catch (e2) {
+          this.opts.logger?.info({ err: e2, remote: info.remote }, 'unanswerable malformed request dropped');
+        }
+      } else {
+        this.opts.logger?.info({ code: (err as { code?: string }).code, remote: info.remote }, 'malformed SIP message dropped');
+      }
+      return;
+    }
+    try {
+      this.txl.receive(msg, info);
+    } catch (err) {
+      this.opts.logger?.error({ err }, 'error processing SIP message');
+    }
+  }
+}
