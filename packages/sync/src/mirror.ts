@@ -213,15 +213,27 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
           this.#transition(M.Tailing);
           continue;
         }
-        const reply = (await this.#reader!.xread(
-          'COUNT',
-          this.#readCount,
-          'BLOCK',
-          this.#blockMs,
-          'STREAMS',
-          this.#keys.stream,
-          this.#lastId,
-        )) as [string, [string, string[]][]][] | null;
+        // XINFO then XREAD in one pipeline: Redis runs them back to back, so entries-added and
+        // length describe the stream exactly where the read starts. More unread entries than
+        // the stream holds means trimming took some we never saw: reload the snapshot.
+        const res = await this.#reader!.pipeline()
+          .call('XINFO', 'STREAM', this.#keys.stream)
+          .xread('COUNT', this.#readCount, 'BLOCK', this.#blockMs, 'STREAMS', this.#keys.stream, this.#lastId)
+          .exec();
+        if (!res) continue;
+        const [[xerr, xinfo], [rerr, rep]] = res;
+        if (rerr) throw rerr;
+        if (!xerr) {
+          const f = parseFlat(xinfo);
+          const added = Number(f.get('entries-added') ?? 0);
+          const length = Number(f.get('length') ?? 0);
+          if (added - this.#index > length) {
+            this.#log.warn({ unread: added - this.#index, length }, 'sync mirror: fell behind the stream trimming; reloading');
+            this.#reloadWanted = true;
+            continue;
+          }
+        }
+        const reply = rep as [string, [string, string[]][]][] | null;
         if (this.#isClosed()) break;
         if (reply) for (const [, entries] of reply) for (const [id, fields] of entries) this.#applyEntry(id, fields);
       } catch (err) {
@@ -348,13 +360,11 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
       const f = xinfo ? parseFlat(xinfo) : undefined;
       const localAdded = f ? Number(f.get('entries-added') ?? 0) : 0;
       const lastGen = f ? String(f.get('last-generated-id') ?? '0-0') : '0-0';
-      const maxDeleted = f ? String(f.get('max-deleted-entry-id') ?? '0-0') : '0-0';
       if (this.#state === M.Tailing && !this.#syncInProgress) {
-        // A full resync (new replication id), a recreated stream, or trimmed-away entries we
-        // never read: the only safe answer is a fresh snapshot.
+        // A full resync (new replication id) or a recreated stream: the only safe answer is a
+        // fresh snapshot.
         if (this.#replid !== undefined && replid !== this.#replid && this.#linkUp) this.#reloadWanted = true;
         if (compareIds(lastGen, this.#lastId) < 0) this.#reloadWanted = true;
-        if (compareIds(maxDeleted, this.#lastId) > 0) this.#reloadWanted = true;
         if (this.#reloadWanted) this.#reader?.disconnect(true); // wake XREAD BLOCK
       }
       if (!this.#syncInProgress) this.#replid = replid;
