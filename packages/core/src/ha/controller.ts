@@ -496,11 +496,11 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     const from = this.cur();
     if (from === Role.Active || from === Role.Draining || from === Role.TakingOver || from === Role.SteppingDown) {
       this.roles.transition(Role.Fenced, `peer ${this.peerId} has epoch ${epoch} > ${this.#epoch}`);
-      // Release first: nothing else happens before becomePassive is under way. A
-      // TakingOver or SteppingDown node already has an action running; it finishes the
-      // release when that action returns.
-      if (from === Role.Active || from === Role.Draining) this.enqueue(() => this.doBecomePassive('fenced by higher epoch'));
       this.#epoch = epoch;
+      // Release first: nothing else happens before becomePassive is under way (the queue
+      // is idle while Active, so it starts synchronously). A TakingOver or SteppingDown
+      // node already has an action running; it finishes the release when that returns.
+      if (from === Role.Active || from === Role.Draining) this.enqueue(() => this.doBecomePassive('fenced by higher epoch'));
       this.yielding = false;
       this.emit('role', Role.Fenced, epoch, `peer ${this.peerId} has a higher epoch`);
       this.raise('HA_FENCED', `fenced: peer ${this.peerId} is at epoch ${epoch}`);
