@@ -1,0 +1,141 @@
+import { pino, type Logger } from 'pino';
+import { CallControl } from '@dualsip/core';
+import type { RecordSink } from '@dualsip/core';
+import { CliError } from '../errors.js';
+import { loadNodeConfig, parseRouteSpec, type ConfigOverrides, type NodeConfig } from '../config.js';
+import { startEngine, type EngineHandle } from '../engine-host.js';
+
+export const NODE_USAGE = `usage: dualsip node [options]
+  --config FILE            JSON config file
+  --sip-address IP         SIP bind address            (sip.address, DUALSIP_SIP_ADDRESS)
+  --sip-port N             SIP port                    (sip.port, DUALSIP_SIP_PORT)
+  --sip-transports LIST    udp,tcp                     (sip.transports, DUALSIP_SIP_TRANSPORTS)
+  --external-address IP    advertised address          (sip.externalAddress)
+  --route-default URI      default target SIP URI      (routing.default, DUALSIP_ROUTE_DEFAULT)
+  --route PREFIX=URI       routing rule, repeatable    (routing.rules, DUALSIP_ROUTES=P=URI,...)
+  --drachtio-address IP    engine admin address        (drachtio.address)
+  --drachtio-port N        engine admin port           (drachtio.port, DUALSIP_DRACHTIO_PORT)
+  --drachtio-secret S      engine admin secret         (drachtio.secret, DUALSIP_DRACHTIO_SECRET)
+  --engine-in-process      run the engine in the main thread (engine.thread=false)
+  --drain-timeout MS       shutdown drain timeout      (drain.timeoutMs)
+  --log-level LEVEL        pino level                  (log.level, DUALSIP_LOG_LEVEL)`;
+
+export const NODE_FLAGS = {
+  config: { type: 'string' },
+  'sip-address': { type: 'string' },
+  'sip-port': { type: 'string' },
+  'sip-transports': { type: 'string' },
+  'external-address': { type: 'string' },
+  'route-default': { type: 'string' },
+  route: { type: 'string', multiple: true },
+  'drachtio-address': { type: 'string' },
+  'drachtio-port': { type: 'string' },
+  'drachtio-secret': { type: 'string' },
+  'engine-in-process': { type: 'boolean' },
+  'drain-timeout': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type NodeFlagValues = { [K in keyof typeof NODE_FLAGS]?: (typeof NODE_FLAGS)[K] extends { multiple: true } ? string[] : (typeof NODE_FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** Maps parsed flags onto config keys. */
+export function flagsToOverrides(flags: NodeFlagValues): ConfigOverrides {
+  const o: ConfigOverrides = {
+    'sip.address': flags['sip-address'],
+    'sip.port': flags['sip-port'],
+    'sip.transports': flags['sip-transports'],
+    'sip.externalAddress': flags['external-address'],
+    'routing.default': flags['route-default'],
+    'drachtio.address': flags['drachtio-address'],
+    'drachtio.port': flags['drachtio-port'],
+    'drachtio.secret': flags['drachtio-secret'],
+    'drain.timeoutMs': flags['drain-timeout'],
+    'log.level': flags['log-level'],
+  };
+  if (flags['engine-in-process']) o['engine.thread'] = false;
+  if (flags.route) {
+    o['routing.rules'] = flags.route.map((spec) => {
+      const r = parseRouteSpec(spec);
+      if (!r) throw new CliError({ code: 'ERR_USAGE', message: `--route: expected PREFIX=URI (got ${JSON.stringify(spec)})`, hint: 'e.g. --route 44=sip:10.0.0.5:5060' });
+      return r;
+    });
+  }
+  return o;
+}
+
+export interface RunningNode {
+  config: NodeConfig;
+  engine: EngineHandle;
+  calls: CallControl;
+  logger: Logger;
+  /** Drains calls, stops core and engine. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts engine and call control from a validated config; resolves once calls can be taken. */
+export async function startNode(opts: { config: NodeConfig; logger?: Logger; sink?: RecordSink }): Promise<RunningNode> {
+  const { config } = opts;
+  const logger = opts.logger ?? pino({ level: config.log.level });
+  const listen = config.sip.transports.map((transport) => ({ transport, address: config.sip.address, port: config.sip.port }));
+  const engine = await startEngine({
+    sip: { listen, ...(config.sip.externalAddress ? { externalAddress: config.sip.externalAddress } : {}) },
+    admin: { address: config.drachtio.address, port: config.drachtio.port, secret: config.drachtio.secret },
+    logLevel: config.log.level,
+    thread: config.engine.thread,
+    logger,
+  });
+  const calls = new CallControl({
+    srf: { host: engine.admin.address, port: engine.admin.port, secret: config.drachtio.secret },
+    routing: { rules: config.routing.rules, ...(config.routing.default ? { default: config.routing.default } : {}) },
+    sink: opts.sink,
+    logger: logger.child({ component: 'core' }),
+    drainTimeoutMs: config.drain.timeoutMs,
+  });
+  calls.on('callEnded', (r) => logger.debug({ call: r.id, state: r.state, endStatus: r.endStatus, endReason: r.endReason }, 'call ended'));
+  try {
+    await calls.start();
+  } catch (err) {
+    await engine.close();
+    throw new CliError({ code: 'ERR_CORE', message: `call control failed to start: ${(err as Error).message}`, cause: err });
+  }
+  let closing: Promise<void> | undefined;
+  const node: RunningNode = {
+    config,
+    engine,
+    calls,
+    logger,
+    close: () =>
+      (closing ??= (async () => {
+        await calls.close();
+        await engine.close();
+      })()),
+  };
+  logger.info(
+    { sip: engine.listen.map((l) => `${l.transport}:${l.address}:${l.port}`), listen: engine.listen, drachtio: `${engine.admin.address}:${engine.admin.port}`, engine: engine.mode },
+    'node ready',
+  );
+  return node;
+}
+
+/** `dualsip node`: runs until SIGTERM/SIGINT, then drains and exits 0. */
+export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (flags.help) {
+    process.stdout.write(`${NODE_USAGE}\n`);
+    return 0;
+  }
+  const config = loadNodeConfig({ file: flags.config, env, overrides: flagsToOverrides(flags) });
+  const logger = pino({ level: config.log.level });
+  const node = await startNode({ config, logger });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal, calls: node.calls.calls().length }, 'shutting down: draining calls');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await node.close();
+  logger.info('node stopped');
+  return 0;
+}

@@ -1,0 +1,169 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import convict from 'convict';
+import { validateRouting, type RouteRule } from '@dualsip/core';
+import { CliError } from './errors.js';
+
+export type Transport = 'udp' | 'tcp';
+const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export interface NodeConfig {
+  sip: { address: string; port: number; transports: Transport[]; externalAddress: string };
+  routing: { default: string; rules: RouteRule[] };
+  drachtio: { address: string; port: number; secret: string };
+  engine: { thread: boolean };
+  log: { level: (typeof LOG_LEVELS)[number] };
+  drain: { timeoutMs: number };
+}
+
+/** Parses `PREFIX=URI` (the `--route` flag and DUALSIP_ROUTES entries). */
+export function parseRouteSpec(spec: string): RouteRule | undefined {
+  const i = spec.indexOf('=');
+  if (i < 0) return undefined;
+  return { prefix: spec.slice(0, i).trim(), target: spec.slice(i + 1).trim() };
+}
+
+convict.addFormat({
+  name: 'ip-address',
+  validate(v: unknown) {
+    if (typeof v !== 'string' || net.isIP(v) === 0) throw new Error('must be an IPv4 or IPv6 address');
+  },
+});
+convict.addFormat({
+  name: 'ip-address-or-empty',
+  validate(v: unknown) {
+    if (typeof v !== 'string' || (v !== '' && net.isIP(v) === 0)) throw new Error('must be an IPv4 or IPv6 address');
+  },
+});
+convict.addFormat({
+  name: 'transport-list',
+  coerce: (v: string) => v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
+  validate(v: unknown) {
+    if (!Array.isArray(v) || v.length === 0) throw new Error(`must be a non-empty list of ${TRANSPORTS.join(', ')}`);
+    for (const t of v) if (!TRANSPORTS.includes(t as Transport)) throw new Error(`must list only ${TRANSPORTS.join(', ')}`);
+    if (new Set(v).size !== v.length) throw new Error('must not repeat a transport');
+  },
+});
+// convict treats any schema node with a 'default' member as a leaf, so the
+// key routing.default cannot be declared the usual way: 'routing' is one leaf
+// holding {default, rules}; its env variables and flags are applied by hand
+// and validateRouting (from core) names the exact sub-key at fault.
+convict.addFormat({
+  name: 'routing-shape',
+  validate(v: unknown) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be an object {default, rules}');
+    for (const k of Object.keys(v)) if (k !== 'default' && k !== 'rules') throw new Error(`routing.${k}: configuration param not declared in the schema`);
+  },
+});
+
+function schema() {
+  return {
+    sip: {
+      address: { doc: 'Address the SIP transports bind to.', format: 'ip-address', default: '127.0.0.1', env: 'DUALSIP_SIP_ADDRESS' },
+      port: { doc: 'SIP port (UDP and TCP).', format: 'port', default: 5060, env: 'DUALSIP_SIP_PORT' },
+      transports: { doc: 'Transports to listen on.', format: 'transport-list', default: ['udp', 'tcp'] as string[], env: 'DUALSIP_SIP_TRANSPORTS' },
+      externalAddress: { doc: 'Address to advertise in Via/Contact, when different.', format: 'ip-address-or-empty', default: '', env: 'DUALSIP_SIP_EXTERNAL_ADDRESS' },
+    },
+    routing: {
+      doc: 'routing.default: default target SIP URI (DUALSIP_ROUTE_DEFAULT); routing.rules: [{prefix, target}] (DUALSIP_ROUTES=PREFIX=URI,...).',
+      format: 'routing-shape',
+      default: { default: '', rules: [] } as { default?: string; rules?: RouteRule[] },
+    },
+    drachtio: {
+      address: { doc: 'Address of the engine admin (drachtio protocol) port.', format: 'ip-address', default: '127.0.0.1', env: 'DUALSIP_DRACHTIO_ADDRESS' },
+      port: { doc: 'Engine admin port.', format: 'port', default: 9022, env: 'DUALSIP_DRACHTIO_PORT' },
+      secret: { doc: 'Shared secret for the admin port.', format: String, default: 'cymru', env: 'DUALSIP_DRACHTIO_SECRET', sensitive: true },
+    },
+    engine: {
+      thread: { doc: 'Run the engine in a worker thread (else in the main thread).', format: Boolean, default: true, env: 'DUALSIP_ENGINE_THREAD' },
+    },
+    log: {
+      level: { doc: 'pino log level.', format: [...LOG_LEVELS], default: 'info', env: 'DUALSIP_LOG_LEVEL' },
+    },
+    drain: {
+      timeoutMs: { doc: 'How long shutdown waits for calls to end.', format: 'nat', default: 30_000, env: 'DUALSIP_DRAIN_TIMEOUT_MS' },
+    },
+  };
+}
+
+/** Values given as command-line flags, keyed by config key. */
+export type ConfigOverrides = Partial<Record<string, unknown>>;
+
+/**
+ * Builds the node configuration: defaults, then the file, then DUALSIP_*
+ * environment variables, then flags. Throws CliError ERR_CONFIG with a message
+ * naming the offending key.
+ */
+export function loadNodeConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigOverrides }): NodeConfig {
+  const config = convict(schema(), { env: opts.env ?? process.env, args: [] });
+  if (opts.file !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(opts.file, 'utf8');
+    } catch (err) {
+      throw new CliError({ code: 'ERR_CONFIG', message: `config error: --config: cannot read ${opts.file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, hint: 'pass an existing JSON file' });
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new CliError({ code: 'ERR_CONFIG', message: `config error: --config: ${opts.file} is not valid JSON (${(err as Error).message})`, hint: 'the config file is JSON' });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new CliError({ code: 'ERR_CONFIG', message: `config error: --config: ${opts.file} must hold a JSON object`, hint: 'the config file is JSON' });
+    }
+    try {
+      config.load(parsed as object);
+    } catch (err) {
+      throw new CliError({ code: 'ERR_CONFIG', message: `config error: ${(err as Error).message}` });
+    }
+  }
+  const env = opts.env ?? process.env;
+  const overrides = { ...(opts.overrides ?? {}) };
+  const fromFile = config.get('routing' as never) as unknown;
+  const routing: { default?: unknown; rules?: unknown } =
+    typeof fromFile === 'object' && fromFile !== null && !Array.isArray(fromFile) ? { ...(fromFile as object) } : {};
+  if (env.DUALSIP_ROUTE_DEFAULT !== undefined) routing.default = env.DUALSIP_ROUTE_DEFAULT;
+  if (env.DUALSIP_ROUTES !== undefined) {
+    routing.rules = env.DUALSIP_ROUTES.split(',')
+      .filter((s) => s.trim())
+      .map((s) => parseRouteSpec(s) ?? { prefix: s, target: '' });
+  }
+  if (overrides['routing.default'] !== undefined) routing.default = overrides['routing.default'];
+  if (overrides['routing.rules'] !== undefined) routing.rules = overrides['routing.rules'];
+  delete overrides['routing.default'];
+  delete overrides['routing.rules'];
+  try {
+    for (const [key, value] of Object.entries(overrides)) if (value !== undefined) config.set(key as never, value as never);
+  } catch (err) {
+    throw new CliError({ code: 'ERR_CONFIG', message: `config error: ${(err as Error).message}` });
+  }
+  try {
+    config.validate({ allowed: 'strict' });
+  } catch (err) {
+    const lines = String((err as Error).message).split('\n').filter(Boolean);
+    throw new CliError({
+      code: 'ERR_CONFIG',
+      message: lines.map((l) => `config error: ${l}`).join('\n'),
+      hint: 'see `dualsip node --help` for keys, flags and DUALSIP_* variables',
+    });
+  }
+  if (routing.default === undefined) routing.default = '';
+  if (routing.rules === undefined) routing.rules = [];
+  const routingProblems =
+    typeof routing.default !== 'string'
+      ? [`routing.default: must be a SIP URI (got ${JSON.stringify(routing.default)})`]
+      : !Array.isArray(routing.rules)
+        ? [`routing.rules: must be an array of {prefix, target} (got ${JSON.stringify(routing.rules)})`]
+        : validateRouting(routing as { default: string; rules: RouteRule[] });
+  if (routingProblems.length > 0) {
+    throw new CliError({
+      code: 'ERR_CONFIG',
+      message: routingProblems.map((l) => `config error: ${l}`).join('\n'),
+      hint: 'routing targets are SIP URIs such as sip:127.0.0.1:5080',
+    });
+  }
+  const props = config.getProperties() as unknown as NodeConfig;
+  return { ...props, routing: { default: routing.default as string, rules: routing.rules as RouteRule[] } };
+}

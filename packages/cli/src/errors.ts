@@ -1,0 +1,17 @@
+/** CLI errors: a stable code, the exit code it maps to, and a one-line hint. */
+export type CliErrorCode = 'ERR_USAGE' | 'ERR_CONFIG' | 'ERR_ENGINE' | 'ERR_CORE';
+
+const EXIT: Record<CliErrorCode, number> = { ERR_USAGE: 2, ERR_CONFIG: 2, ERR_ENGINE: 1, ERR_CORE: 1 };
+
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+  readonly exitCode: number;
+  readonly hint?: string;
+  constructor(opts: { code: CliErrorCode; message: string; hint?: string; cause?: unknown }) {
+    super(opts.message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'CliError';
+    this.code = opts.code;
+    this.exitCode = EXIT[opts.code];
+    if (opts.hint !== undefined) this.hint = opts.hint;
+  }
+}
