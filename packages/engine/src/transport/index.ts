@@ -9,7 +9,7 @@
  *     .send(buf, dest, onError?)    never throws; UDP from the first socket of dest's family; TCP on
  *                                   dest.connectionId if open, else an open connection to address:port, else connect
  *     .listening()                  actual bound addresses (port 0 resolved)
- *     .connectionCount
+ *     .connectionCount, .udpBufferSizes()   (actual kernel SO_RCVBUF/SO_SNDBUF)
  *     .close(): Promise<void> drains, .destroy(err?) aborts; both idempotent
  *   events (typed, .on/.off/.once): 'message' (buf, info: ReceiveInfo), 'error' (err),
  *     'connection' (connectionId, remote), 'connectionClosed' (connectionId, reason)

@@ -52,6 +52,7 @@ interface TcpConn {
   connected: boolean;
   /** error callbacks of sends made before the connection was up */
   pendingErrors: Array<(err: Error) => void>;
+  closeReason?: string;
 }
 
 const DEFAULT_BUFFER = 4 * 1024 * 1024;
@@ -225,7 +226,7 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
       try {
         msgs = conn.framer.push(chunk);
       } catch (err) {
-        closedReason = `malformed stream: ${(err as Error).message}`;
+        conn.closeReason = `malformed stream: ${(err as Error).message}`;
         this.opts.logger?.warn({ err, connection: id, remote: conn.remote }, 'closing TCP connection: malformed SIP stream');
         socket.destroy();
         return;
@@ -242,7 +243,7 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
     socket.on('close', () => {
       this.conns.delete(id);
       if (this.byRemote.get(conn.remoteKey) === id) this.byRemote.delete(conn.remoteKey);
-      this.emit('connectionClosed', id, closedReason);
+      this.emit('connectionClosed', id, conn.closeReason ?? closedReason);
     });
     if (connected) this.emit('connection', id, r);
     return conn;
@@ -250,6 +251,7 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
 
   private closeConnection(conn: TcpConn, reason: string): void {
     this.opts.logger?.debug({ connection: conn.id, reason }, 'closing tcp connection');
+    conn.closeReason = reason;
     conn.socket.end();
     conn.socket.destroy();
   }
@@ -322,6 +324,11 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
       ...this.udp.map((u) => ({ transport: 'udp' as const, address: u.local.address, port: u.local.port })),
       ...this.tcpServers.map((t) => ({ transport: 'tcp' as const, address: t.local.address, port: t.local.port })),
     ];
+  }
+
+  /** The kernel's actual SO_RCVBUF/SO_SNDBUF per UDP socket (Linux reports twice the usable size). */
+  udpBufferSizes(): Array<{ address: string; port: number; recv: number; send: number }> {
+    return this.udp.map((u) => ({ ...u.local, recv: u.socket.getRecvBufferSize(), send: u.socket.getSendBufferSize() }));
   }
 
   /** Open TCP connections. */
