@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "test: typecheck"
-pnpm -s typecheck
+node_modules/.bin/tsc -p tsconfig.json
 echo "test: vitest"
-pnpm -s vitest run "$@"
+node_modules/.bin/vitest run "$@"
