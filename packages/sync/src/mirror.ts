@@ -107,6 +107,7 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
   #snapshotAt = 0;
   #reloadWanted = false;
   #replid?: string;
+  #snapshotReplid?: string;
   // from the last poll
   #localUp = false;
   #role = '';
@@ -196,6 +197,12 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
 
   #firstDone?: () => void;
 
+  #reloadWhy = 'start';
+  #requestReload(why: string): void {
+    this.#reloadWanted = true;
+    this.#reloadWhy = why;
+  }
+
   #isClosed(): boolean {
     return this.#state === M.Closed;
   }
@@ -223,13 +230,24 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
         if (!res) continue;
         const [[xerr, xinfo], [rerr, rep]] = res;
         if (rerr) throw rerr;
+        if (xerr && /no such key/i.test(xerr.message) && this.#lastId !== '0-0') {
+          this.#log.warn({ lastId: this.#lastId }, 'sync mirror: stream is gone; reloading');
+          this.#requestReload('streamGone');
+          continue;
+        }
         if (!xerr) {
           const f = parseFlat(xinfo);
           const added = Number(f.get('entries-added') ?? 0);
           const length = Number(f.get('length') ?? 0);
+          const lastGen = String(f.get('last-generated-id') ?? '0-0');
+          if (compareIds(lastGen, this.#lastId) < 0) {
+            this.#log.warn({ lastGen, lastId: this.#lastId }, 'sync mirror: stream was recreated; reloading');
+            this.#requestReload('streamRecreated');
+            continue;
+          }
           if (added - this.#index > length) {
             this.#log.warn({ unread: added - this.#index, length }, 'sync mirror: fell behind the stream trimming; reloading');
-            this.#reloadWanted = true;
+            this.#requestReload('trimmedUnread');
             continue;
           }
         }
@@ -246,10 +264,18 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
 
   async #loadSnapshot(): Promise<void> {
     // Atomic on the replica: stream position and the hash it corresponds to (or newer).
-    const res = await this.#admin!.multi().call('XINFO', 'STREAM', this.#keys.stream).hgetall(this.#keys.records).exec();
+    const res = await this.#admin!.multi()
+      .call('XINFO', 'STREAM', this.#keys.stream)
+      .hgetall(this.#keys.records)
+      .info('replication')
+      .exec();
     if (!res) throw new Error('snapshot transaction aborted');
-    const [[xerr, xinfo], [herr, hash]] = res as [[Error | null, unknown], [Error | null, Record<string, string>]];
+    const [[xerr, xinfo], [herr, hash], [ierr, info]] = res as [[Error | null, unknown], [Error | null, Record<string, string>], [Error | null, string]];
     if (herr) throw herr;
+    if (ierr) throw ierr;
+    const ri = parseInfo(info);
+    // Which dataset this snapshot belongs to; a later full resync changes master_replid.
+    this.#snapshotReplid = ri.get('master_sync_in_progress') === '1' ? undefined : ri.get('master_replid');
     let lastId = '0-0';
     let added = 0;
     if (!xerr) {
@@ -288,7 +314,7 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
     this.#lastTs = 0;
     this.#snapshotLoaded = true;
     this.#counts.loads++;
-    this.#log.info({ records: next.size, lastId }, 'sync mirror: snapshot loaded');
+    this.#log.info({ records: next.size, lastId, why: this.#reloadWhy }, 'sync mirror: snapshot loaded');
     this.emit('snapshot', { records: next.size, lastId });
   }
 
@@ -333,7 +359,7 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
       }
     } else {
       // The publisher rewrote the whole hash: reload to drop anything it no longer holds.
-      this.#reloadWanted = true;
+      this.#requestReload('publisherReset');
     }
   }
 
@@ -359,13 +385,10 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
       const replid = i.get('master_replid');
       const f = xinfo ? parseFlat(xinfo) : undefined;
       const localAdded = f ? Number(f.get('entries-added') ?? 0) : 0;
-      const lastGen = f ? String(f.get('last-generated-id') ?? '0-0') : '0-0';
       if (this.#state === M.Tailing && !this.#syncInProgress) {
-        // A full resync (new replication id) or a recreated stream: the only safe answer is a
-        // fresh snapshot.
-        if (this.#replid !== undefined && replid !== this.#replid && this.#linkUp) this.#reloadWanted = true;
-        if (compareIds(lastGen, this.#lastId) < 0) this.#reloadWanted = true;
-        if (this.#reloadWanted) this.#reader?.disconnect(true); // wake XREAD BLOCK
+        // A full resync (new replication id): the only safe answer is a fresh snapshot. The read
+        // loop picks the request up within blockMs.
+        if (this.#linkUp && replid !== this.#snapshotReplid && !this.#reloadWanted) this.#requestReload('fullResync');
       }
       if (!this.#syncInProgress) this.#replid = replid;
       this.#targetAdded = localAdded;
@@ -396,7 +419,8 @@ export class SyncMirror extends TypedEmitter<MirrorEvents> {
     const lagEntries = Math.max(0, (this.#targetAdded ?? this.#index) - this.#index);
     const now = this.#clock.now();
     const lagMs = lagEntries === 0 ? 0 : Math.max(0, now - (this.#lastTs || this.#snapshotAt || now));
-    const initialSyncDone = this.#linkUp && !this.#syncInProgress && this.#snapshotLoaded;
+    const initialSyncDone =
+      this.#linkUp && !this.#syncInProgress && this.#snapshotLoaded && this.#replid !== undefined && this.#snapshotReplid === this.#replid;
     if (this.#state === M.Idle || this.#state === M.Closed) reasons.push('notStarted');
     else {
       if (!this.#localUp) reasons.push('redisDown');

@@ -8,6 +8,8 @@ import { addressProblem, connect, parseInfo, type RedisAddress } from './redis-c
 
 export type SyncMode = 'async' | 'ack';
 
+const WAIT_SLICE_MS = 10;
+
 /** Publisher states. */
 export enum PublisherState {
   Idle = 'idle',
@@ -336,10 +338,22 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
     const maxLen = String(this.#o.streamMaxLen);
     for (const p of batch) pl.xadd(this.#keys.stream, 'MAXLEN', '~', maxLen, '*', ...p.fields);
     const ack = this.#o.mode === 'ack';
-    if (ack) pl.wait(1, this.#o.ackTimeoutMs);
+    // WAIT in short slices, re-issued until ackTimeoutMs: each WAIT makes the primary ask the
+    // replica for an ACK at once, where one long WAIT can sit until the replica's periodic
+    // (1 s) ACK when its GETACK was missed (measured with Redis 7.0: p99 ~1 s otherwise).
+    const deadline = this.#clock.now() + this.#o.ackTimeoutMs;
+    const slice = Math.max(1, Math.min(WAIT_SLICE_MS, this.#o.ackTimeoutMs));
+    if (ack) pl.wait(1, slice);
     this.#inFlight++;
     pl.exec()
-      .then((res) => {
+      .then(async (res) => {
+        if (ack && res) {
+          let n = Number(res[res.length - 1]![1]);
+          while (n < 1 && this.#clock.now() < deadline && this.#redis) {
+            n = Number(await this.#redis.wait(1, Math.max(1, Math.min(slice, deadline - this.#clock.now()))));
+          }
+          res[res.length - 1]![1] = n;
+        }
         const firstErr = res?.find(([e]) => e)?.[0];
         if (firstErr) throw firstErr;
         this.#published += batch.length;

@@ -105,6 +105,10 @@ export class RedisServer {
     await mkdir(dir, { recursive: true });
     const args = ['--bind', host, '--port', String(port), '--dir', dir, '--daemonize', 'no', '--logfile', ''];
     args.push('--protected-mode', 'no');
+    // Disk-based full sync: with Redis 7.0's diskless sync the primary holds the command
+    // stream back until the replica's first periodic ACK, which stalled the mirror ~1 s
+    // after every full sync (measured with bench/lag.ts). Later args (extraArgs) override.
+    args.push('--repl-diskless-sync', 'no');
     if (!opts.persistence) args.push('--save', '', '--appendonly', 'no');
     if (opts.password !== undefined) args.push('--requirepass', opts.password, '--masterauth', opts.password);
     if (opts.replicaOf) args.push('--replicaof', opts.replicaOf.host, String(opts.replicaOf.port));

@@ -4,7 +4,7 @@ import { RedisServer, type RedisServerOptions } from '../src/index.js';
 export class Servers {
   readonly list: RedisServer[] = [];
   async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
-    const s = await RedisServer.start({ extraArgs: ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'], ...opts });
+    const s = await RedisServer.start(opts);
     this.list.push(s);
     return s;
   }
