@@ -342,7 +342,7 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
     // replica for an ACK at once, where one long WAIT can sit until the replica's periodic
     // (1 s) ACK when its GETACK was missed (measured with Redis 7.0: p99 ~1 s otherwise).
     const deadline = this.#clock.now() + this.#o.ackTimeoutMs;
-    const slice = Math.max(1, Math.min(WAIT_SLICE_MS, this.#o.ackTimeoutMs));
+    const slice = Math.max(1, Math.ceil(Math.min(WAIT_SLICE_MS, this.#o.ackTimeoutMs)));
     if (ack) pl.wait(1, slice);
     this.#inFlight++;
     pl.exec()
@@ -350,7 +350,7 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
         if (ack && res) {
           let n = Number(res[res.length - 1]![1]);
           while (n < 1 && this.#clock.now() < deadline && this.#redis) {
-            n = Number(await this.#redis.wait(1, Math.max(1, Math.min(slice, deadline - this.#clock.now()))));
+            n = Number(await this.#redis.wait(1, Math.max(1, Math.ceil(Math.min(slice, deadline - this.#clock.now())))));
           }
           res[res.length - 1]![1] = n;
         }
