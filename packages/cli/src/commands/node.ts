@@ -107,11 +107,16 @@ export async function startNode(opts: { config: NodeConfig; logger?: Logger; sin
     logger,
     close: () =>
       (closing ??= (async () => {
+        const t0 = Date.now();
         await calls.close();
+        const t1 = Date.now();
         await engine.close();
+        logger.info({ drainMs: t1 - t0, engineCloseMs: Date.now() - t1 }, 'node closed');
       })()),
   };
-  logger.info(
+  // The harness and operators wait for this line, so it is written even when the log level hides info.
+  const readyLogger = logger.isLevelEnabled('info') ? logger : pino({ level: 'info' });
+  readyLogger.info(
     { sip: engine.listen.map((l) => `${l.transport}:${l.address}:${l.port}`), listen: engine.listen, drachtio: `${engine.admin.address}:${engine.admin.port}`, engine: engine.mode },
     'node ready',
   );
@@ -129,7 +134,8 @@ export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv 
   const node = await startNode({ config, logger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      logger.info({ signal, calls: node.calls.calls().length }, 'shutting down: draining calls');
+      const live = node.calls.calls();
+      logger.info({ signal, calls: live.length, states: live.slice(0, 20).map((r) => `${r.id}:${r.state}:${r.endReason ?? ''}`) }, 'shutting down: draining calls');
       resolve();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
