@@ -181,6 +181,8 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   private sipUp = true;
   private peer: PeerView | undefined;
   private peerAliveFlag = false;
+  /** A peer heartbeat arrived since our last role change (elections need a fresh view). */
+  private peerFresh = false;
   /** Last (incarnation, seq) accepted per path: replays and reordering are dropped. */
   private readonly lastSeq = new Map<string, { inc: string; seq: number }>();
   /** The peer's announced departure (role Closed). */
@@ -462,6 +464,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     if (msg.epoch > this.#epoch) this.onHigherEpoch(msg.epoch);
 
     this.peer = { msg, receivedAt: this.clock.now() };
+    this.peerFresh = true;
     if (msg.role === Role.Closed) {
       this.peerLeft = { inc: msg.incarnation, seq: msg.seq };
       for (const p of this.paths.values()) p.forceDown('peer closed');
@@ -572,7 +575,9 @@ export class HaController extends HaEmitter<HaControllerEvents> {
           this.startTakeover(this.peer?.msg.role === Role.Closed ? 'peer closed' : 'peer dead: every heartbeat path silent');
           return;
         }
-        if (peer && (peer.role === Role.Starting || peer.role === Role.Passive) && this.winsElection(peer)) {
+        // Elect only on a heartbeat sent after our own last role change, so a node never
+        // flaps between roles faster than the pair can see each other.
+        if (peer && this.peerFresh && (peer.role === Role.Starting || peer.role === Role.Passive) && this.winsElection(peer)) {
           this.startTakeover(peer.yielding ? `peer ${this.peerId} handed over` : `elected: ${this.electionReason(peer)}`);
         }
         return;
@@ -836,6 +841,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
 
   private setRole(to: Role, reason: string): void {
     const change = this.roles.transition(to, reason);
+    this.peerFresh = false;
     this.logger.info({ from: change.from, to, epoch: this.#epoch, reason }, 'HA role change');
     this.emit('role', to, this.#epoch, reason);
     if (to !== Role.Closed) this.sendHeartbeat();
