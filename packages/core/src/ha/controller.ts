@@ -138,7 +138,11 @@ export type HaControllerEvents = {
   alarm: (code: HaAlarmCode, text: string) => void;
   alarmCleared: (code: HaAlarmCode) => void;
   takeoverStarted: (reason: string) => void;
-  takeoverFinished: (ms: number) => void;
+  /**
+   * `ms` from the takeover decision to becomeActive resolved; `sincePeerHeardMs` from the
+   * last heartbeat heard from the peer (detection included), null if never heard.
+   */
+  takeoverFinished: (ms: number, sincePeerHeardMs: number | null) => void;
 };
 
 interface PeerView {
@@ -678,7 +682,9 @@ export class HaController extends HaEmitter<HaControllerEvents> {
         this.clear('HA_TAKEOVER_FAILED');
         this.clear('HA_FENCED');
         this.setRole(Role.Active, reason);
-        this.emit('takeoverFinished', this.clock.now() - this.takeoverStartedAt);
+        const now = this.clock.now();
+        const lastHeard = Math.max(-Infinity, ...[...this.paths.values()].map((p) => p.lastHeardAt ?? -Infinity));
+        this.emit('takeoverFinished', now - this.takeoverStartedAt, Number.isFinite(lastHeard) ? now - lastHeard : null);
         this.evaluate();
       } else if (this.cur() === Role.Fenced) {
         await this.doBecomePassive('fenced during takeover');
@@ -842,6 +848,11 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   private setRole(to: Role, reason: string): void {
     const change = this.roles.transition(to, reason);
     this.peerFresh = false;
+    if (to === Role.Passive) {
+      // Conditions that ended with this node holding nothing any more.
+      this.clear('HA_TAKEOVER_NOT_READY');
+      this.clear('HA_FENCED');
+    }
     this.logger.info({ from: change.from, to, epoch: this.#epoch, reason }, 'HA role change');
     this.emit('role', to, this.#epoch, reason);
     if (to !== Role.Closed) this.sendHeartbeat();

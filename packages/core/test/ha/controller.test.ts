@@ -86,9 +86,9 @@ describe('HaController: failure detection and takeover', () => {
     const { a, b } = await startPair(world, { aPreferred: true });
     expect(a.ctl.role).toBe(Role.Active);
     const started: string[] = [];
-    const finished: number[] = [];
+    const finished: Array<[number, number | null]> = [];
     b.ctl.on('takeoverStarted', (r) => started.push(r));
-    b.ctl.on('takeoverFinished', (ms) => finished.push(ms));
+    b.ctl.on('takeoverFinished', (ms, since) => finished.push([ms, since]));
     b.actionMs = 30;
     const lost: string[] = [];
     b.ctl.on('peerLost', (r) => lost.push(r));
@@ -104,7 +104,10 @@ describe('HaController: failure detection and takeover', () => {
     expect(lost).toEqual(['every heartbeat path silent']);
     expect(started).toEqual(['peer dead: every heartbeat path silent']);
     expect(finished).toHaveLength(1);
-    expect(finished[0]).toBeGreaterThanOrEqual(30);
+    expect(finished[0]![0]).toBeGreaterThanOrEqual(30);
+    // From the active's last heartbeat to active again: detection + action, well under 1 s.
+    expect(finished[0]![1]).toBeGreaterThanOrEqual(DETECT + 30);
+    expect(finished[0]![1]).toBeLessThan(DETECT + INTERVAL + 30 + 10);
     expect(b.ctl.epoch).toBe(2);
     expect(b.store.saves).toContain(2);
     const activation = world.log.filter((r) => r.node === 'node-b' && r.act === 'active');
