@@ -378,6 +378,24 @@ describe('HaController: actions', () => {
     expect(maxInFlight).toBeGreaterThan(0);
   });
 
+  it('a fenced node whose release fails stays fenced (never active) with an alarm and retries', async () => {
+    const world = makeWorld();
+    const { a, b } = await startPair(world, { aPreferred: true });
+    world.net.isolate('node-a', PATH_NAMES);
+    await run(world, DETECT + 50);
+    expect(b.ctl.role).toBe(Role.Active);
+    a.failPassive = 1;
+    world.net.rejoin('node-a', PATH_NAMES);
+    await run(world, 200);
+    expect(a.ctl.role).toBe(Role.Fenced);
+    expect(a.ctl.status().alarms.map((x) => x.code)).toContain('HA_STEP_DOWN_FAILED');
+    expect(b.ctl.role).toBe(Role.Active);
+    await run(world, 500); // retryMs
+    expect(a.ctl.role).toBe(Role.Passive);
+    expect(a.ctl.status().alarms.map((x) => x.code)).not.toContain('HA_STEP_DOWN_FAILED');
+    expect(world.log.filter((r) => r.node === 'node-a' && r.act === 'passive')).toHaveLength(2);
+  });
+
   it('a listener that throws does not corrupt the controller', async () => {
     const world = makeWorld();
     const a = makeNode(world, { id: 'node-a', peerId: 'node-b' });

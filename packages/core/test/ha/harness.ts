@@ -50,6 +50,8 @@ export interface TestNode {
   ready: boolean;
   /** becomeActive throws while > 0 (decremented per call). */
   failActive: number;
+  /** becomePassive throws while > 0 (decremented per call). */
+  failPassive: number;
   /** becomeActive / becomePassive take this long (on the manual clock). */
   actionMs: number;
   alarms: HaAlarmCode[];
@@ -84,6 +86,7 @@ export function makeNode(
     sipUp: true,
     ready: true,
     failActive: 0,
+    failPassive: 0,
     actionMs: 0,
     alarms: [],
     roles: [],
@@ -117,6 +120,10 @@ export function makeNode(
       },
       becomePassive: async (epoch) => {
         world.log.push({ node: node.id, act: 'passive', epoch, stored: store.epoch, at: world.clock.now() });
+        if (node.failPassive > 0) {
+          node.failPassive--;
+          throw new Error('injected becomePassive failure');
+        }
         world.holders.delete(node.id);
         await sleep(world, node.actionMs);
       },
