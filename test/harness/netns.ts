@@ -260,6 +260,14 @@ export class Topology {
     await this.bridgeNs.ip(['link', 'set', this.link(host, bridge).peer, 'up']);
   }
 
+  /** True when `address` answers an ARP request sent from `host` on `bridge` (layer-2 reachability; no ping needed). */
+  async arping(host: string, bridge: string, address: string, timeoutSec = 1): Promise<boolean> {
+    const res = await this.host(host).exec(['arping', '-c', '1', '-w', String(timeoutSec), '-I', this.link(host, bridge).ifname, address], {
+      allowFail: true,
+    });
+    return res.code === 0;
+  }
+
   /** The host interface's MAC address on `bridge`. */
   async mac(host: string, bridge: string): Promise<string> {
     const res = await this.host(host).ip(['-j', 'link', 'show', 'dev', this.link(host, bridge).ifname]);

@@ -19,6 +19,10 @@ export interface NodeOptions {
   routeDefault: string;
   /** --sip-transports, e.g. ['udp', 'tcp']. Omitted: the CLI's default. */
   transports?: readonly string[];
+  /** Engine admin (drachtio protocol) port. Default: the CLI's in a namespace, a free port on sipAddress on loopback (other tests share the machine). */
+  drachtioPort?: number;
+  /** --log-level; default the CLI's. */
+  logLevel?: string;
   /** More CLI flags, appended after the ones above. */
   extraArgs?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -42,7 +46,7 @@ export interface StartedNode {
 }
 
 /** The argv (after `node`) that starts a node; exported so benchmarks can record it. */
-export function nodeArgv(opts: NodeOptions & { sipPort: number }): string[] {
+export function nodeArgv(opts: NodeOptions & { sipPort: number; drachtioPort?: number }): string[] {
   return [
     '--import', 'tsx',
     CLI_MAIN,
@@ -51,6 +55,8 @@ export function nodeArgv(opts: NodeOptions & { sipPort: number }): string[] {
     '--sip-port', String(opts.sipPort),
     '--route-default', opts.routeDefault,
     ...(opts.transports ? ['--sip-transports', opts.transports.join(',')] : []),
+    ...(opts.drachtioPort !== undefined ? ['--drachtio-address', opts.sipAddress, '--drachtio-port', String(opts.drachtioPort)] : []),
+    ...(opts.logLevel ? ['--log-level', opts.logLevel] : []),
     ...(opts.extraArgs ?? []),
   ];
 }
@@ -59,7 +65,8 @@ export function nodeArgv(opts: NodeOptions & { sipPort: number }): string[] {
 export async function startNode(opts: NodeOptions): Promise<StartedNode> {
   const host = opts.host ?? localHost;
   const sipPort = opts.sipPort ?? (host.netns ? 5060 : await freePort(opts.sipAddress));
-  const argv = nodeArgv({ ...opts, sipPort });
+  const drachtioPort = opts.drachtioPort ?? (host.netns ? undefined : await freePort(opts.sipAddress, new Set([sipPort])));
+  const argv = nodeArgv({ ...opts, sipPort, drachtioPort });
   const proc = host.spawn(process.execPath, argv, {
     name: opts.name ?? `dualsip node ${opts.sipAddress}:${sipPort}`,
     cwd: REPO_ROOT,

@@ -92,6 +92,8 @@ export interface SippResult {
   /** Last row of the -trace_counts CSV, e.g. { '0_INVITE_Sent': 200, ... }. */
   readonly messages: Readonly<Record<string, number>>;
   readonly elapsedSec: number;
+  /** Mean call length (CallLength(C)), seconds. */
+  readonly avgCallLengthSec: number;
   readonly rtt?: RttStats;
   /** First lines of SIPp's error log (unexpected messages etc.). */
   readonly errorLog: string;
@@ -208,6 +210,7 @@ export function parseSippDir(dir: string, name: string, exit: { code: number | n
     failures,
     messages,
     elapsedSec: durationSec(stat?.['ElapsedTime(C)']),
+    avgCallLengthSec: durationSec(stat?.['CallLength(C)']),
     rtt: parseRtt(dir),
     errorLog,
     tail,
