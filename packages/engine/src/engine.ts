@@ -4,16 +4,17 @@
  * drachtio-server.
  */
 import { EventEmitter } from 'node:events';
+import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import { SipParseError, createResponse, getHeader, parseMessage, parseVia, serializeMessage, type SipMessage } from './messages/index.js';
 import { TransactionLayer, responseDestination } from './transactions/index.js';
 import { WireServer } from './wire/server.js';
 import { UserAgent, type UnknownDialogPolicy, type UserAgentStats } from './ua/agent.js';
-import { BasicUdpTransport, type ListenSpec, type TransportLike } from './ua/basic-transport.js';
+import { TransportLayer, type ListenSpec } from './transport/index.js';
 import type { Dest, RecvInfo, Transport } from './ua/types.js';
 
-export type { ListenSpec, TransportLike } from './ua/basic-transport.js';
+export type { ListenSpec } from './transport/index.js';
 export type { UnknownDialogPolicy } from './ua/agent.js';
 
 export interface EngineOptions {
@@ -28,10 +29,11 @@ export interface EngineOptions {
   maxMessageSize?: number;
   clock?: Clock;
   logger?: Logger;
-  /** Builds the SIP transport for one listen spec (default: the engine's UDP transport). */
-  createTransport?: (spec: ListenSpec, opts: { maxMessageSize?: number; logger?: Logger }) => TransportLike;
+  /** UDP SO_RCVBUF/SO_SNDBUF request (default 4 MiB each). */
   recvBufferSize?: number;
   sendBufferSize?: number;
+  /** TCP connections idle this long are closed (default 120 s). */
+  tcpIdleTimeoutMs?: number;
 }
 
 export class EngineError extends Error {
@@ -73,10 +75,12 @@ export interface EngineEvents {
   'app-auth-failed': [{ remote: string }];
 }
 
+/** One bound SIP address: its own TransportLayer, so it can be added and removed at run time. */
 interface Listener {
   spec: ListenSpec;
-  transport: TransportLike;
+  transport: TransportLayer;
   bound: ListenSpec;
+  family: 4 | 6;
 }
 
 function sameSpec(a: ListenSpec, b: ListenSpec): boolean {
@@ -187,14 +191,19 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const existing = this.binds.find((l) => sameSpec(l.spec, spec));
     if (existing) return existing.bound;
-    const transport = this.opts.createTransport
-      ? this.opts.createTransport(spec, { maxMessageSize: this.opts.maxMessageSize, logger: this.opts.logger })
-      : new BasicUdpTransport({ listen: [spec], recvBufferSize: this.opts.recvBufferSize, sendBufferSize: this.opts.sendBufferSize });
+    const transport = new TransportLayer({
+      listen: [spec],
+      recvBufferSize: this.opts.recvBufferSize,
+      sendBufferSize: this.opts.sendBufferSize,
+      maxMessageSize: this.opts.maxMessageSize,
+      idleTimeoutMs: this.opts.tcpIdleTimeoutMs,
+      logger: this.opts.logger,
+    });
     transport.on('message', (buf, info) => this.onSipMessage(buf, info));
     transport.on('error', (err) => this.opts.logger?.warn({ err }, 'sip transport error'));
     await transport.start();
     const bound = transport.listening()[0] ?? spec;
-    this.binds.push({ spec, transport, bound });
+    this.binds.push({ spec, transport, bound, family: isIPv6(bound.address) ? 6 : 4 });
     this.opts.logger?.info({ listen: bound }, 'sip listening');
     return bound;
   }
@@ -238,7 +247,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.ua.close();
       this.txl.close();
       this.wire.destroy();
-      for (const l of this.binds.splice(0)) (l.transport.destroy ?? l.transport.close).call(l.transport);
+      for (const l of this.binds.splice(0)) l.transport.destroy();
     } finally {
       if (err) this.emit('error', err);
     }
@@ -261,19 +270,40 @@ export class Engine extends EventEmitter<EngineEvents> {
     return { host, port: l.bound.port };
   }
 
-  private transportFor(dest: Dest): TransportLike | undefined {
-    return (this.binds.find((l) => l.bound.transport === dest.transport) ?? this.binds[0])?.transport;
+  /**
+   * The listener a message to `dest` leaves from. §18.2.2: "If the "sent-protocol" is a reliable transport
+   * protocol such as TCP ..., the response MUST be sent using the existing connection to the source of the
+   * original request that created the transaction, if that connection is still open" — so a TCP destination
+   * with a connection id goes to the listener that owns that connection; otherwise the first listener of the
+   * destination's transport and address family.
+   */
+  private transportFor(dest: Dest): TransportLayer | undefined {
+    if (dest.connectionId !== undefined) {
+      for (const l of this.binds) if (l.transport.hasConnection(dest.connectionId)) return l.transport;
+    }
+    const family = isIPv6(dest.address) ? 6 : 4;
+    let sameTransport: TransportLayer | undefined;
+    for (const l of this.binds) {
+      if (l.bound.transport !== dest.transport) continue;
+      if (l.family === family) return l.transport;
+      sameTransport ??= l.transport;
+    }
+    return sameTransport;
   }
 
-  private sendBuffer(buf: Buffer, dest: Dest): void {
+  private sendBuffer(buf: Buffer, dest: Dest, onError?: (err: Error) => void): void {
     const t = this.transportFor(dest);
     if (!t) throw new EngineError('EENGINE_NO_TRANSPORT', `no ${dest.transport} transport is listening`);
-    t.send(buf, dest);
+    t.send(buf, dest, onError ?? this.onSendError);
   }
+
+  private readonly onSendError = (err: Error): void => {
+    this.opts.logger?.warn({ err }, 'send failed');
+  };
 
   private sendMessage(msg: SipMessage, dest: Dest, onError?: (err: Error) => void): void {
     try {
-      this.sendBuffer(serializeMessage(msg), dest);
+      this.sendBuffer(serializeMessage(msg), dest, onError);
     } catch (err) {
       if (onError) onError(err as Error);
       else this.opts.logger?.warn({ err }, 'send failed');

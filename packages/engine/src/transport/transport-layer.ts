@@ -56,6 +56,7 @@ interface TcpConn {
 }
 
 const DEFAULT_BUFFER = 4 * 1024 * 1024;
+let connSeq = 0;
 
 function remoteKey(address: string, port: number): string {
   return `${address.toLowerCase()}|${port}`;
@@ -71,7 +72,6 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
   private readonly tcpServers: Array<{ server: net.Server; local: { address: string; port: number } }> = [];
   private readonly conns = new Map<string, TcpConn>();
   private readonly byRemote = new Map<string, string>();
-  private connSeq = 0;
   private state: 'new' | 'starting' | 'started' | 'closing' | 'closed' = 'new';
   private closePromise: Promise<void> | undefined;
 
@@ -204,7 +204,8 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
   }
 
   private addConnection(socket: net.Socket, connected: boolean, remote?: { address: string; port: number }): TcpConn {
-    const id = `tcp-${++this.connSeq}`;
+    // unique across TransportLayer instances: the engine runs one per listen address
+    const id = `tcp-${++connSeq}`;
     const r = remote ?? { address: stripV4Mapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
     const conn: TcpConn = {
       id,
@@ -329,6 +330,12 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
   /** The kernel's actual SO_RCVBUF/SO_SNDBUF per UDP socket (Linux reports twice the usable size). */
   udpBufferSizes(): Array<{ address: string; port: number; recv: number; send: number }> {
     return this.udp.map((u) => ({ ...u.local, recv: u.socket.getRecvBufferSize(), send: u.socket.getSendBufferSize() }));
+  }
+
+  /** True if the TCP connection `id` belongs to this layer and is open. */
+  hasConnection(id: string): boolean {
+    const c = this.conns.get(id);
+    return c !== undefined && !c.socket.destroyed;
   }
 
   /** Open TCP connections. */

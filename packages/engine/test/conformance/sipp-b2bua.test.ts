@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SDP, connectSrf, disconnect, sipPort, startEngine } from './harness.js';
 
@@ -13,6 +14,14 @@ async function freeUdpPort(): Promise<number> {
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   const p = s.address().port;
   s.close();
+  return p;
+}
+
+async function freeTcpPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
   return p;
 }
 
@@ -32,24 +41,28 @@ function sipp(args: string[], timeoutMs: number): Promise<{ code: number | null;
 }
 
 describe('SIPp through the engine and a minimal srf B2BUA', () => {
-  it('200 calls at 50 calls/s, 0 failed', async () => {
+  it.each(['udp', 'tcp'] as const)('200 calls at 50 calls/s over %s on both legs, 0 failed', async (transport) => {
     const e = await startEngine();
+    if (transport === 'tcp') await e.addListen({ transport: 'tcp', address: '127.0.0.1', port: sipPort(e) });
+    const tp = transport === 'tcp' ? ';transport=tcp' : '';
+    const sippT = transport === 'tcp' ? ['-t', 't1'] : [];
+    const freePort = transport === 'tcp' ? freeTcpPort : freeUdpPort;
     const { srf } = await connectSrf(e);
     cleanup.push(() => e.close(), () => disconnect(srf));
-    const uasPort = await freeUdpPort();
+    const uasPort = await freePort();
     srf.invite((req: any, res: any) => {
-      srf.createB2BUA(req, res, `sip:${req.calledNumber || 'service'}@127.0.0.1:${uasPort}`, { localSdpB: req.body })
+      srf.createB2BUA(req, res, `sip:${req.calledNumber || 'service'}@127.0.0.1:${uasPort}${tp}`, { localSdpB: req.body })
         .then(({ uas, uac }: any) => {
           uas.on('destroy', () => uac.destroy().catch(() => {}));
           uac.on('destroy', () => uas.destroy().catch(() => {}));
         })
         .catch(() => {});
     });
-    const uas = sipp(['-sn', 'uas', '-i', '127.0.0.1', '-p', String(uasPort), '-m', '200', '-nostdin', '-buff_size', '4194304'], 60_000);
+    const uas = sipp([...sippT, '-sn', 'uas', '-i', '127.0.0.1', '-p', String(uasPort), '-m', '200', '-nostdin', '-buff_size', '4194304'], 60_000);
     void uas;
-    const uacPort = await freeUdpPort();
+    const uacPort = await freePort();
     const r = await sipp(
-      ['-sn', 'uac', '-i', '127.0.0.1', '-p', String(uacPort), '-r', '50', '-m', '200', '-d', '100', '-nostdin', '-timeout', '40s', '-timeout_error',
+      [...sippT, '-sn', 'uac', '-i', '127.0.0.1', '-p', String(uacPort), '-r', '50', '-m', '200', '-d', '100', '-nostdin', '-timeout', '40s', '-timeout_error',
         '-buff_size', '4194304', `127.0.0.1:${sipPort(e)}`],
       50_000,
     );
