@@ -1,11 +1,12 @@
 /** Senders of the announcement: the AF_PACKET addon, or `arping -U` / raw-socket as fallbacks. */
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ParsedAddress } from './address.js';
 import { VipError } from './errors.js';
 import type { PacketAddon } from './native.js';
 import { buildGratuitousArp, buildUnsolicitedNa, ETHERTYPE_ARP, ETHERTYPE_IPV6 } from './packets.js';
-import { run, type InterfaceInfo } from './system.js';
+import type { InterfaceInfo } from './system.js';
 
 export type AnnounceMethod = 'addon' | 'arping' | 'raw-socket';
 
@@ -57,21 +58,50 @@ export function addonAnnouncer(addon: PacketAddon, iface: InterfaceInfo, addr: P
   };
 }
 
-/** IPv4 fallback: `arping -U` (iputils) sends gratuitous ARP requests. */
-export function arpingAnnouncer(iface: InterfaceInfo, addr: ParsedAddress): Announcer {
+/**
+ * IPv4 fallback: `arping -U` (iputils) sends gratuitous ARP requests. arping only takes whole
+ * seconds between packets and lingers until its deadline after the last one, so send() resolves
+ * once arping has run for 100 ms without failing (bad device, missing capability fail at once);
+ * a later failure goes to `onLateError`.
+ */
+export function arpingAnnouncer(iface: InterfaceInfo, addr: ParsedAddress, onLateError: (err: VipError) => void): Announcer {
+  const classify = (code: number | null, text: string, args: string[]): VipError => {
+    const msg = text.trim();
+    if (/Operation not permitted|socket:/i.test(msg)) return new VipError('VIP_NO_CAP_NET_RAW', `missing CAP_NET_RAW: arping: ${msg}`);
+    if (/No such device|not available|unknown iface/i.test(msg)) return new VipError('VIP_UNKNOWN_INTERFACE', `arping: ${msg}`);
+    return new VipError('VIP_ANNOUNCE_FAILED', `arping ${args.join(' ')} failed (exit ${code}): ${msg}`);
+  };
   return {
     method: 'arping',
-    async send(count, intervalMs) {
-      // iputils arping takes the interval in seconds; 0 is accepted by root.
-      const args = ['-q', '-U', '-c', String(count), '-i', String(intervalMs / 1000), '-I', iface.name, addr.ip];
-      const r = await run('arping', args, 30_000 + count * intervalMs);
-      if (r.code !== 0) {
-        const msg = (r.stderr || r.stdout).trim();
-        if (/Operation not permitted|socket:/i.test(msg)) throw new VipError('VIP_NO_CAP_NET_RAW', `missing CAP_NET_RAW: arping: ${msg}`);
-        if (/No such device|unknown iface/i.test(msg)) throw new VipError('VIP_UNKNOWN_INTERFACE', `arping: ${msg}`);
-        throw new VipError('VIP_ANNOUNCE_FAILED', `arping ${args.join(' ')} failed (exit ${r.code}): ${msg}`);
-      }
-      return count;
+    send(count, intervalMs) {
+      const seconds = Math.round(intervalMs / 1000);
+      const args = ['-q', '-U', '-c', String(count), '-i', String(seconds), '-w', String(Math.max(1, seconds * count)), '-I', iface.name, addr.ip];
+      return new Promise<number>((resolve, reject) => {
+        let settled = false;
+        let output = '';
+        const child = spawn('arping', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout.on('data', (d) => (output += d));
+        child.stderr.on('data', (d) => (output += d));
+        const timer = setTimeout(() => {
+          settled = true;
+          resolve(count);
+        }, 100);
+        child.on('error', (err) => {
+          clearTimeout(timer);
+          const e = new VipError('VIP_ANNOUNCE_FAILED', `cannot run arping: ${err.message}`, { cause: err });
+          if (settled) onLateError(e);
+          else (settled = true), reject(e);
+        });
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          const e = code === 0 ? undefined : classify(code, output, args);
+          if (!settled) {
+            settled = true;
+            if (e) reject(e);
+            else resolve(count);
+          } else if (e) onLateError(e);
+        });
+      });
     },
   };
 }

@@ -133,7 +133,7 @@ class FloatingIp extends TypedEmitter<VipEvents> implements VipController {
     if (method === 'addon') throw new VipError('VIP_UNSUPPORTED', `AF_PACKET addon not available: ${reason}`);
     const fallback =
       this.#addr.family === 4
-        ? arpingAnnouncer(iface, this.#addr)
+        ? arpingAnnouncer(iface, this.#addr, (err) => this.emit('error', err))
         : rawSocketAnnouncer(iface, this.#addr, () => buildNaMessage({ srcMac: iface.mac, ip: this.#addr.ip }));
     if (method === 'auto' && !this.#warned) {
       this.#warned = true;
