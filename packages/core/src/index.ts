@@ -17,3 +17,5 @@ export type { EventMap } from './typed-emitter.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export type * from './srf-surface.js';
+export * from './pair/index.js';
+export * from './ha/index.js';
