@@ -72,7 +72,9 @@ function schema() {
     },
     drachtio: {
       address: { doc: 'Address of the engine admin (drachtio protocol) port.', format: 'ip-address', default: '127.0.0.1', env: 'DUALSIP_DRACHTIO_ADDRESS' },
-      port: { doc: 'Engine admin port.', format: 'port', default: 9022, env: 'DUALSIP_DRACHTIO_PORT' },
+      // 0: the embedded engine binds an ephemeral port and the core connects to whatever was bound, so several
+      // nodes on one host (tests, a single-host pair) never collide; set a port to expose it at a fixed place.
+      port: { doc: 'Engine admin port (0: an ephemeral port, reported in "node ready").', format: 'port', default: 0, env: 'DUALSIP_DRACHTIO_PORT' },
       secret: { doc: 'Shared secret for the admin port.', format: String, default: 'cymru', env: 'DUALSIP_DRACHTIO_SECRET', sensitive: true },
     },
     engine: {

@@ -166,7 +166,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.transition(EngineState.Starting);
     try {
       await this.wire.start();
-      for (const spec of this.opts.sip.listen) await this.addListen(spec);
+      for (const spec of this.opts.sip.listen) await this.listenSamePort(spec);
     } catch (err) {
       this.destroy(err as Error);
       throw err;
@@ -182,6 +182,24 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** SIP addresses actually bound (ports resolved when 0 was asked). */
   sipAddresses(): ListenSpec[] {
     return this.binds.map((l) => l.bound);
+  }
+
+  /**
+   * Port 0 for a second transport on an address that is already bound: take the same port, so UDP and TCP
+   * share one SIP port as a SIP server's do (§18: both on 5060); any port if that one is taken for this transport.
+   */
+  private async listenSamePort(spec: ListenSpec): Promise<ListenSpec> {
+    const same = spec.port === 0 ? this.binds.find((l) => l.spec.address === spec.address && l.spec.port === 0) : undefined;
+    if (!same) return this.addListen(spec);
+    try {
+      const bound = await this.addListen({ ...spec, port: same.bound.port });
+      const l = this.binds[this.binds.length - 1]!;
+      l.spec = spec;
+      return bound;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+      return this.addListen(spec);
+    }
   }
 
   /** Binds one more SIP address at run time (the HA layer does this when the node becomes active). */

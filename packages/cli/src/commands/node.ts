@@ -14,7 +14,7 @@ export const NODE_USAGE = `usage: dualsip node [options]
   --route-default URI      default target SIP URI      (routing.default, DUALSIP_ROUTE_DEFAULT)
   --route PREFIX=URI       routing rule, repeatable    (routing.rules, DUALSIP_ROUTES=P=URI,...)
   --drachtio-address IP    engine admin address        (drachtio.address)
-  --drachtio-port N        engine admin port           (drachtio.port, DUALSIP_DRACHTIO_PORT)
+  --drachtio-port N        engine admin port, 0 = any  (drachtio.port, DUALSIP_DRACHTIO_PORT; default 0)
   --drachtio-secret S      engine admin secret         (drachtio.secret, DUALSIP_DRACHTIO_SECRET)
   --engine-in-process      run the engine in the main thread (engine.thread=false)
   --drain-timeout MS       shutdown drain timeout      (drain.timeoutMs)
