@@ -150,7 +150,7 @@ describe('HaNode', () => {
     const { a, b, clock, net, holders } = await pair(true);
     expect(a.node.role).toBe(Role.Active);
     const e0 = a.node.epoch();
-    b.sync.mirror = [rec('c1', 'answered'), rec('c2', 'ringing'), rec('c3', 'ended', true)];
+    b.sync.mirror = [rec('c1', 'answered'), rec('c2', 'ringing'), rec('c3', 'ended', true)] as unknown as SyncRecord[];
     const finished: number[] = [];
     b.node.on('takeoverFinished', (ms) => finished.push(ms));
     a.node.destroy();
