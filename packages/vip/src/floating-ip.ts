@@ -7,7 +7,7 @@ import { stderrLogger, TypedEmitter, type VipLogger } from './events.js';
 import { loadPacketAddon } from './native.js';
 import { buildNaMessage } from './packets.js';
 import { probeConflict, type ProbeResult } from './probe.js';
-import { addAddress, hasAddress, interfaceInfo, removeAddress, requireCaps, type InterfaceInfo } from './system.js';
+import { addAddress, CAP_NET_ADMIN, hasAddress, hasCap, interfaceInfo, removeAddress, requireCaps, type InterfaceInfo } from './system.js';
 
 export interface AnnounceOptions {
   /** announcements sent at once on claim; default 5 (keepalived's garp_master_repeat) */
@@ -146,13 +146,13 @@ class FloatingIp extends TypedEmitter<VipEvents> implements VipController {
     const started = performance.now();
     const iface = interfaceInfo(this.#ifname);
     requireCaps({ netAdmin: true, netRaw: true }, `claim ${this.#addr.cidr} on ${iface.name}`);
-    const present = await hasAddress(iface.name, this.#addr);
     const base = { address: this.#addr.cidr, interface: iface.name };
-    if (present && this.#held) {
+    // held in memory and still on the interface: nothing to do (one `ip` call to be sure)
+    if (this.#held && (await hasAddress(iface.name, this.#addr))) {
       return { ...base, changed: false, announced: 0, method: this.#announcerFor(iface).method, elapsedMs: performance.now() - started };
     }
     let probe: ProbeResult | undefined;
-    if (this.#opts.probeConflict && !present) {
+    if (this.#opts.probeConflict) {
       const p = typeof this.#opts.probeConflict === 'object' ? this.#opts.probeConflict : {};
       probe = await probeConflict({
         address: this.#addr.cidr,
@@ -167,7 +167,8 @@ class FloatingIp extends TypedEmitter<VipEvents> implements VipController {
       }
     }
     const announcer = this.#announcerFor(iface);
-    if (!present) await addAddress(iface.name, this.#addr);
+    // adding is the check: `ip` says "File exists" when the address is already there
+    const present = !(await addAddress(iface.name, this.#addr));
     let announced: number;
     try {
       announced = await announcer.send(this.#policy.burst, this.#policy.interval);
@@ -219,11 +220,11 @@ class FloatingIp extends TypedEmitter<VipEvents> implements VipController {
     this.#stopTimers();
     const iface = interfaceInfo(this.#ifname);
     const base = { address: this.#addr.cidr, interface: iface.name };
-    const present = await hasAddress(iface.name, this.#addr);
     let removed = false;
-    if (present) {
+    if (hasCap(CAP_NET_ADMIN)) {
+      removed = await removeAddress(iface.name, this.#addr); // false: it was not there
+    } else if (await hasAddress(iface.name, this.#addr)) {
       requireCaps({ netAdmin: true }, `remove ${this.#addr.cidr} from ${iface.name}`);
-      removed = await removeAddress(iface.name, this.#addr);
     }
     this.#held = false;
     if (!removed) {

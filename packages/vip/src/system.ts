@@ -109,19 +109,21 @@ function sameIp(text: string, addr: ParsedAddress): boolean {
   return addr.family === 4 ? text === addr.ip : text.toLowerCase() === addr.ip;
 }
 
-/** `ip addr add` (IPv6 with nodad: the conflict probe is ours, and DAD would delay the claim). */
-export async function addAddress(iface: string, addr: ParsedAddress): Promise<void> {
+/** `ip addr add`; false when it was already there. (IPv6 with nodad: the conflict probe is ours, and DAD would delay the claim). */
+export async function addAddress(iface: string, addr: ParsedAddress): Promise<boolean> {
   const args = ['addr', 'add', addr.cidr, 'dev', iface];
   if (addr.family === 6) args.push('nodad');
   const r = await run('ip', args);
-  if (r.code !== 0 && !/File exists/.test(r.stderr)) throw ipError(r, `ip ${args.join(' ')}`, iface);
+  if (r.code === 0) return true;
+  if (/File exists/.test(r.stderr)) return false;
+  throw ipError(r, `ip ${args.join(' ')}`, iface);
 }
 
 export async function removeAddress(iface: string, addr: ParsedAddress): Promise<boolean> {
   const args = ['addr', 'del', addr.cidr, 'dev', iface];
   const r = await run('ip', args);
   if (r.code !== 0) {
-    if (/Cannot assign requested address/.test(r.stderr)) return false;
+    if (/Cannot assign requested address|Address not found/i.test(r.stderr)) return false;
     throw ipError(r, `ip ${args.join(' ')}`, iface);
   }
   return true;
