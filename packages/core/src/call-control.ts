@@ -9,6 +9,8 @@ import { CallRecordStore, type RecordSink } from './records/call-record-store.js
 import type { CallRecord } from './records/call-record.js';
 import { Router, type RoutingConfig } from './routing/router.js';
 import type { IncomingRequestLike, ServerResponseLike, SrfLike } from './srf-surface.js';
+import { TakeoverManager, type TakeoverOptions, type TakeoverProgress } from './takeover/takeover-manager.js';
+import type { TakeoverResponseLike, TakeoverSrfLike } from './takeover/types.js';
 
 /** How to reach a drachtio server (ours or stock) when no connected Srf is given. */
 export interface DrachtioConnectOptions {
@@ -31,6 +33,8 @@ export interface CallControlOptions {
   clock?: Clock;
   /** How long close() waits for calls to end before releasing them. Default 30 s. */
   drainTimeoutMs?: number;
+  /** How calls mirrored from a dead active are adopted (see adoptCalls). */
+  takeover?: TakeoverOptions;
 }
 
 export type CallControlEvents = {
@@ -56,6 +60,8 @@ function isConnectOptions(x: SrfLike | DrachtioConnectOptions): x is DrachtioCon
  */
 export class CallControl extends TypedEmitter<CallControlEvents> {
   readonly store: CallRecordStore;
+  /** Calls adopted from the peer's mirror at takeover. */
+  readonly takeover: TakeoverManager;
   readonly #opts: CallControlOptions;
   readonly #router: Router;
   readonly #log: Logger;
@@ -80,6 +86,26 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       this.#log.warn({ err, call: r.id, version: r.version }, 'record sink failed');
       this.emit('sinkError', err, r);
     });
+    this.takeover = new TakeoverManager({
+      ...opts.takeover,
+      srf: () => this.#srf as unknown as TakeoverSrfLike | undefined,
+      store: this.store,
+      logger: this.#log,
+      clock: this.#clock,
+    });
+    this.takeover.onListenerError = this.onListenerError;
+    this.takeover.on('callEnded', (r) => this.emit('callEnded', r));
+  }
+
+  /**
+   * Takeover: rebuilds live calls from the records mirrored from the dead
+   * active (see takeover/takeover-manager.ts). Call after start().
+   */
+  adoptCalls(records: readonly CallRecord[]): Promise<TakeoverProgress> {
+    if (this.#phase !== 'running') {
+      return Promise.reject(new CoreError({ code: 'ERR_NOT_STARTED', message: `CallControl cannot adopt calls: it is ${this.#phase}` }));
+    }
+    return this.takeover.adoptCalls(records);
   }
 
   /** Connects (if given connect options) and starts taking calls. */
@@ -126,6 +152,8 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   }
 
   #onInvite(req: IncomingRequestLike, res: ServerResponseLike): void {
+    // A re-INVITE in a dialog adopted at takeover arrives as a new request.
+    if (this.takeover.attached && this.takeover.offerInvite(req, res as unknown as TakeoverResponseLike)) return;
     if (this.#phase !== 'running') {
       // RFC 3261 §21.5.4 503 Service Unavailable: "The server is temporarily
       // unable to process the request due to a temporary overloading or
@@ -194,7 +222,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     const timeoutMs = opts.timeoutMs ?? this.#opts.drainTimeoutMs ?? 30_000;
     this.#phase = this.#phase === 'closed' ? 'closed' : 'draining';
     this.#closing = (async () => {
-      const pending = [...this.#calls.values()].map((c) => c.done);
+      const pending = [...this.#calls.values()].map((c) => c.done).concat(this.takeover.pending());
       if (pending.length > 0) {
         this.#log.info({ calls: pending.length, timeoutMs }, 'draining calls');
         let timer: unknown;
@@ -220,11 +248,12 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   }
 
   async #releaseAll(reason: string): Promise<void> {
-    await Promise.all([...this.#calls.values()].map((c) => c.hangup({ reason }).catch(() => {})));
+    await Promise.all([...this.#calls.values()].map((c) => c.hangup({ reason }).catch(() => {})).concat(this.takeover.hangupAll(reason)));
   }
 
   #finish(): void {
     this.#phase = 'closed';
+    this.takeover.destroy();
     if (this.#ownSrf) {
       try {
         this.#srf?.disconnect?.();

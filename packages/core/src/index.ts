@@ -19,3 +19,4 @@ export type { Clock } from './clock.js';
 export type * from './srf-surface.js';
 export * from './pair/index.js';
 export * from './ha/index.js';
+export * from './takeover/index.js';

@@ -1,0 +1,519 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { CallRecord } from '../records/call-record.js';
+import type { CallRecordStore } from '../records/call-record-store.js';
+import type { DialogLike, IncomingRequestLike, ResponseLike, SipMessageLike } from '../srf-surface.js';
+import { AdoptedCallState, isAdoptedFinal, transitionAdopted } from './adopted-call-state.js';
+import { cseqOf, header, inDialogHeaders, otherSide, requestUriOf, type Side } from './in-dialog.js';
+import type { AckFn, DialogConstructor, SentRequestLike, TakeoverResponseLike, TakeoverSrfLike } from './types.js';
+
+/** 64*T1: how long a transaction may take (RFC 3261 §17.1.1.2 Timer B). */
+const TXN_TIMEOUT_MS = 32_000;
+
+export type AdoptionMode = 'app' | 'reinvite';
+
+export interface AdoptedCallOptions {
+  /** The record as adopted into `store` (live, not ended). */
+  record: CallRecord;
+  store: CallRecordStore;
+  srf: TakeoverSrfLike;
+  logger: Logger;
+  clock: Clock;
+  mode: AdoptionMode;
+  /** Added to the first CSeq we send on each leg, above the mirrored one (margin for mirror lag). */
+  cseqSkip: number;
+  /** drachtio-srf's Dialog class ('reinvite' mode). */
+  Dialog?: DialogConstructor;
+  /** Called once with the final record of the call. */
+  onFinal: (record: CallRecord) => void;
+}
+
+interface Final {
+  res: ResponseLike;
+  ack?: AckFn;
+  sent?: SentRequestLike;
+  cseq?: number;
+}
+
+function isOk(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+function bodyHeaders(msg: SipMessageLike): Record<string, string> {
+  const ct = header(msg, 'Content-Type');
+  return msg.body && ct ? { 'Content-Type': ct } : {};
+}
+
+/**
+ * One call rebuilt from its mirrored record after a takeover: in-dialog
+ * requests from either party are matched to it (by the takeover manager),
+ * answered, and carried to the other party with the mirrored dialog state.
+ */
+export class AdoptedCall {
+  readonly id: string;
+  readonly #o: AdoptedCallOptions;
+  readonly #log: Logger;
+  #state: AdoptedCallState;
+  /** Last CSeq we sent per leg (the record's localCseq trails it by at most one commit). */
+  readonly #cseq: Record<Side, number>;
+  readonly #skipped: Record<Side, boolean> = { a: false, b: false };
+  /** 'reinvite' mode: the srf Dialog wrapping each re-adopted leg. */
+  readonly #dialogs: Partial<Record<Side, DialogLike>> = {};
+  readonly #pendingAck: Partial<Record<Side, AckFn>> = {};
+  #relayBusy = false;
+  #resolveDone!: () => void;
+  readonly done: Promise<void>;
+
+  constructor(opts: AdoptedCallOptions) {
+    this.#o = opts;
+    this.id = opts.record.id;
+    this.#log = opts.logger.child({ call: opts.record.id, takeover: true });
+    this.#cseq = { a: opts.record.a.localCseq, b: opts.record.b.localCseq };
+    this.done = new Promise((r) => (this.#resolveDone = r));
+    const answered = opts.record.state === 'answered' || opts.record.state === 'ending';
+    this.#state = !answered ? AdoptedCallState.Ringing : opts.mode === 'reinvite' ? AdoptedCallState.Adopting : AdoptedCallState.Answered;
+  }
+
+  get state(): AdoptedCallState {
+    return this.#state;
+  }
+
+  get record(): CallRecord | undefined {
+    return this.#o.store.get(this.id);
+  }
+
+  #rec(): CallRecord {
+    return this.#o.store.get(this.id)!;
+  }
+
+  // ---------- state and record ----------
+
+  #move(to: AdoptedCallState, mutate: (r: CallRecord) => void): boolean {
+    try {
+      this.#state = transitionAdopted(this.#state, to);
+    } catch (err) {
+      this.#log.debug({ err }, 'ignored illegal transition');
+      return false;
+    }
+    let rec: CallRecord | undefined;
+    try {
+      rec = this.#o.store.update(this.id, mutate);
+    } catch (err) {
+      this.#log.error({ err }, 'could not commit record');
+    }
+    if (isAdoptedFinal(to)) {
+      if (rec?.ended) {
+        try {
+          this.#o.onFinal(rec);
+        } catch (err) {
+          this.#log.warn({ err }, 'final hook threw');
+        }
+      }
+      this.#resolveDone();
+    }
+    return true;
+  }
+
+  #patch(mutate: (r: CallRecord) => void): void {
+    if (isAdoptedFinal(this.#state)) return;
+    try {
+      this.#o.store.update(this.id, mutate);
+    } catch (err) {
+      this.#log.warn({ err }, 'could not commit record');
+    }
+  }
+
+  // ---------- sending on a leg ----------
+
+  /**
+   * RFC 3261 §12.2.1.1: "Requests within a dialog MUST contain strictly
+   * monotonically increasing and contiguous CSeq sequence numbers
+   * (increasing-by-one) in each direction (excepting ACK and CANCEL of course,
+   * whose numbers equal the requests being acknowledged or cancelled).
+   * Therefore, if the local sequence number is not empty, the value of the
+   * local sequence number MUST be incremented by one, and this value MUST be
+   * placed into the CSeq header field." The mirrored localCseq is the last
+   * one the old active sent; we continue above it.
+   */
+  #nextCseq(side: Side): number {
+    let n = this.#cseq[side] + 1;
+    if (!this.#skipped[side]) {
+      this.#skipped[side] = true;
+      n += this.#o.cseqSkip;
+    }
+    this.#cseq[side] = n;
+    return n;
+  }
+
+  /** Sends a request on a leg and resolves with its final response. Rejects only on local failure. */
+  #send(side: Side, method: string, opts: { body?: string; contentType?: string; noAck?: boolean } = {}): Promise<Final> {
+    const d = this.#dialogs[side];
+    if (d) return this.#sendOnDialog(side, d, method, opts);
+    const leg = this.#rec()[side];
+    const cseq = this.#nextCseq(side);
+    const headers = inDialogHeaders(leg, method, cseq);
+    if (opts.body) headers['Content-Type'] = opts.contentType ?? 'application/sdp';
+    this.#patch((r) => {
+      r[side].localCseq = Math.max(r[side].localCseq, cseq);
+    });
+    return new Promise<Final>((resolve, reject) => {
+      const guard = this.#o.clock.setTimeout(() => reject(Object.assign(new Error(`${method} on leg ${side}: no final response`), { status: 408 })), TXN_TIMEOUT_MS);
+      const done = (fn: () => void): void => {
+        this.#o.clock.clearTimeout(guard);
+        fn();
+      };
+      try {
+        this.#o.srf.request(requestUriOf(leg), { method, headers, ...(opts.body ? { body: opts.body } : {}) }, (err, sent) => {
+          if (err || !sent) {
+            done(() => reject(err ?? new Error('request not sent')));
+            return;
+          }
+          sent.on('response', (res, ack) => {
+            if (res.status >= 200) done(() => resolve({ res, ack, sent, cseq }));
+          });
+        });
+      } catch (err) {
+        done(() => reject(err));
+      }
+    });
+  }
+
+  #sendOnDialog(side: Side, d: DialogLike, method: string, opts: { body?: string; contentType?: string; noAck?: boolean }): Promise<Final> {
+    if (method === 'BYE') {
+      return d.destroy().then((sent) => {
+        const cseq = cseqOf(sent as SipMessageLike | undefined);
+        if (cseq !== undefined) this.#cseq[side] = Math.max(this.#cseq[side], cseq);
+        return { res: { status: 200, reason: 'OK', get: () => undefined, has: () => false, getParsedHeader: () => undefined }, cseq };
+      });
+    }
+    return new Promise<Final>((resolve, reject) => {
+      try {
+        d.request(
+          {
+            method,
+            ...(opts.body ? { body: opts.body } : {}),
+            headers: opts.body ? { 'Content-Type': opts.contentType ?? 'application/sdp' } : {},
+            ...(opts.noAck ? { noAck: true } : {}),
+          },
+          (err, res, ack) => {
+            if (err || !res) {
+              const e = err as { status?: number } | undefined;
+              if (e && typeof e.status === 'number') {
+                resolve({ res: { status: e.status, reason: '', get: () => undefined, has: () => false, getParsedHeader: () => undefined } });
+                return;
+              }
+              reject(err ?? new Error('no response'));
+              return;
+            }
+            const cseq = cseqOf(res);
+            if (cseq !== undefined) this.#cseq[side] = Math.max(this.#cseq[side], cseq);
+            resolve({ res, ack, cseq });
+          },
+        );
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  // ---------- adoption ----------
+
+  /**
+   * Starts the adopted call: 'app' mode needs nothing sent; 'reinvite' mode
+   * re-INVITEs both legs (see `reinvite()`); an unanswered call is released.
+   */
+  async start(): Promise<void> {
+    const rec = this.#rec();
+    if (this.#state === AdoptedCallState.Ringing) {
+      await this.#releaseUnanswered();
+      return;
+    }
+    if (this.#state === AdoptedCallState.Answered && rec.state === 'ending') {
+      // The old active was tearing the call down when it died: finish the job.
+      const gone = (['a', 'b'] as Side[]).find((s) => rec[s].state === 'terminated');
+      await this.#teardown(gone, rec.endReason ?? 'takeover-ending');
+    }
+  }
+
+  /**
+   * 'reinvite' mode: a stock drachtio-server answers 481 to BYE, UPDATE and
+   * re-INVITE in dialogs it does not know, so each leg is re-INVITEd from the
+   * mirrored state; its 200 makes the server learn the dialog, and we wrap it
+   * as an srf Dialog so later requests arrive on it normally.
+   * RFC 3264 §8: "If the version in the origin line does not increment, the
+   * SDP MUST be identical to the SDP with that version number." — we offer
+   * the leg's current SDP unchanged, so the media session does not change.
+   * Resolves true when both legs were adopted.
+   */
+  async reinvite(): Promise<boolean> {
+    if (this.#state !== AdoptedCallState.Adopting) return this.#state === AdoptedCallState.Answered;
+    const results = await Promise.all((['a', 'b'] as Side[]).map((s) => this.#reinviteLeg(s)));
+    if (this.#state !== AdoptedCallState.Adopting) return false; // a BYE arrived meanwhile
+    if (results.every(Boolean)) {
+      this.#move(AdoptedCallState.Answered, () => {});
+      if (this.#rec().state === 'ending') await this.start();
+      return true;
+    }
+    const failed = (['a', 'b'] as Side[]).filter((_, i) => !results[i]);
+    this.#log.warn({ failed }, 're-INVITE adoption failed; releasing the call');
+    await this.#teardown(failed.length === 2 ? undefined : failed[0], 'takeover-reinvite-failed', failed);
+    return false;
+  }
+
+  async #reinviteLeg(side: Side): Promise<boolean> {
+    const leg = this.#rec()[side];
+    if (leg.state === 'terminated') return false;
+    let f: Final;
+    try {
+      f = await this.#send(side, 'INVITE', { body: leg.localSdp });
+    } catch (err) {
+      this.#log.warn({ err, side }, 're-INVITE not sent');
+      return false;
+    }
+    if (!isOk(f.res.status)) {
+      this.#log.info({ side, status: f.res.status }, 're-INVITE refused');
+      return false;
+    }
+    try {
+      f.ack?.();
+    } catch (err) {
+      this.#log.warn({ err, side }, 'ACK not sent');
+    }
+    const Dialog = this.#o.Dialog;
+    if (Dialog && f.sent) {
+      try {
+        const d = new Dialog(this.#o.srf, 'uac', { req: f.sent, res: f.res });
+        this.#o.srf.addDialog?.(d);
+        this.#wireDialog(side, d);
+      } catch (err) {
+        // e.g. a 200 without Contact: the dialog stays usable through srf.request().
+        this.#log.warn({ err, side }, 'could not wrap the re-adopted leg as a Dialog');
+      }
+    }
+    this.#patch((r) => {
+      if (f.res.body) r[side].remoteSdp = f.res.body;
+    });
+    return true;
+  }
+
+  #wireDialog(side: Side, d: DialogLike): void {
+    this.#dialogs[side] = d;
+    d.on('destroy', (bye) => this.#byeArrived(side, bye));
+    d.on('modify', (req, res) => this.#relay(side, 'INVITE', req, res as unknown as TakeoverResponseLike));
+    d.on('update', (req, res) => this.#relay(side, 'UPDATE', req, res as unknown as TakeoverResponseLike));
+    d.on('info', (req, res) => this.#relay(side, 'INFO', req, res as unknown as TakeoverResponseLike));
+    d.on('ack', (ack) => this.onAck(side, ack));
+  }
+
+  /**
+   * An unanswered call: the caller's INVITE server transaction and our INVITE
+   * client transaction toward the callee died with the old active, and
+   * drachtio-srf's API can neither answer that INVITE nor see the callee's
+   * late 2xx (the engine drops a response that matches no transaction). What
+   * is left is to stop the callee ringing and close the record.
+   * RFC 3261 §15: "The caller's UA MAY send a BYE for either confirmed or
+   * early dialogs" — so the callee's early dialog (known when its provisional
+   * response carried a To tag) is released with a BYE. The caller is left to
+   * its own timers: "the callee's UA MUST NOT send a BYE on early dialogs".
+   */
+  async #releaseUnanswered(): Promise<void> {
+    const b = this.#rec().b;
+    if (b.callId && b.localTag && b.remoteTag && b.state !== 'terminated') {
+      try {
+        const f = await this.#send('b', 'BYE');
+        this.#log.info({ status: f.res.status }, 'released the callee of an unanswered call');
+      } catch (err) {
+        this.#log.info({ err }, 'could not release the callee of an unanswered call');
+      }
+    }
+    this.#move(AdoptedCallState.Failed, (r) => {
+      r.state = 'failed';
+      r.endReason = 'takeover-unanswered';
+      r.endStatus = 480;
+      r.a.state = 'terminated';
+      r.b.state = 'terminated';
+    });
+  }
+
+  // ---------- requests from the parties ----------
+
+  /** An in-dialog request from the party on `side` (already matched by Call-ID and tags). */
+  onRequest(side: Side, req: IncomingRequestLike, res: TakeoverResponseLike): void {
+    const m = req.method.toUpperCase();
+    if (m === 'ACK') {
+      this.onAck(side, req);
+      return;
+    }
+    const cseq = cseqOf(req);
+    const remote = this.#rec()?.[side].remoteCseq ?? 0;
+    if (cseq !== undefined && remote > 0 && cseq < remote && !isAdoptedFinal(this.#state)) {
+      // RFC 3261 §12.2.2: "If the remote sequence number was not empty, but the
+      // sequence number of the request is lower than the remote sequence
+      // number, the request is out of order and MUST be rejected with a 500
+      // (Server Internal Error) response."
+      this.#reply(res, 500, 'Server Internal Error');
+      return;
+    }
+    if (m === 'BYE') {
+      // RFC 3261 §15.1.2: "Whether or not it ends its participation in the
+      // session, the UAS core MUST generate a 2xx response to the BYE, and
+      // MUST pass that to the server transaction for transmission."
+      this.#reply(res, 200, 'OK');
+      this.#byeArrived(side, req);
+      return;
+    }
+    if (m === 'OPTIONS') {
+      // An in-dialog OPTIONS is a liveness probe of the dialog: we are alive.
+      this.#reply(res, 200, 'OK', { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE' } });
+      return;
+    }
+    if (m === 'INVITE' || m === 'UPDATE' || m === 'INFO') {
+      this.#relay(side, m, req, res);
+      return;
+    }
+    // RFC 3261 §21.4.6 405: "The method specified in the Request-Line is
+    // understood, but not allowed for the address identified by the Request-URI."
+    this.#reply(res, 405, 'Method Not Allowed', { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE' } });
+  }
+
+  onAck(side: Side, ack: SipMessageLike): void {
+    const pending = this.#pendingAck[side];
+    if (!pending) return;
+    delete this.#pendingAck[side];
+    try {
+      pending(ack.body ? { body: ack.body } : undefined);
+    } catch (err) {
+      this.#log.warn({ err }, 'ACK not relayed');
+    }
+    if (ack.body) {
+      this.#patch((r) => {
+        r[side].remoteSdp = ack.body;
+        r[otherSide(side)].localSdp = ack.body;
+      });
+    }
+  }
+
+  #reply(res: TakeoverResponseLike, status: number, reason: string, opts: { body?: string; headers?: Record<string, string> } = {}, fnAck?: (ack: SipMessageLike) => void): void {
+    try {
+      if (res.finalResponseSent) return;
+      res.send(status, reason, { headers: opts.headers ?? {}, ...(opts.body ? { body: opts.body } : {}) }, undefined, fnAck);
+    } catch (err) {
+      this.#log.warn({ err, status }, 'response not sent');
+    }
+  }
+
+  #byeArrived(side: Side, bye: SipMessageLike): void {
+    if (this.#state === AdoptedCallState.Answered || this.#state === AdoptedCallState.Adopting) {
+      this.#patch((r) => {
+        r[side].remoteCseq = cseqOf(bye) ?? r[side].remoteCseq;
+      });
+      void this.#teardown(side, side === 'a' ? 'caller-bye' : 'callee-bye');
+    }
+    // Otherwise the call is over already (a retransmission, or the callee
+    // ending a dialog we released): the 200 is all that is owed.
+  }
+
+  /** Carries a re-INVITE, UPDATE or INFO to the other leg and its final response back. */
+  #relay(from: Side, method: 'INVITE' | 'UPDATE' | 'INFO', req: IncomingRequestLike, res: TakeoverResponseLike): void {
+    const to = otherSide(from);
+    if (this.#state !== AdoptedCallState.Answered) {
+      // RFC 3261 §21.4.19 481: "This status indicates that the UAS received a
+      // request that does not match any existing dialog or transaction."
+      this.#reply(res, isAdoptedFinal(this.#state) ? 481 : 491, isAdoptedFinal(this.#state) ? 'Call/Transaction Does Not Exist' : 'Request Pending');
+      return;
+    }
+    this.#patch((r) => {
+      r[from].remoteCseq = cseqOf(req) ?? r[from].remoteCseq;
+    });
+    if (method === 'INVITE') {
+      if (this.#relayBusy) {
+        // RFC 3261 §14.2: "A UAS that receives an INVITE on a dialog while an
+        // INVITE it had sent on that dialog is in progress MUST return a 491
+        // (Request Pending) response to the received INVITE."
+        this.#reply(res, 491, 'Request Pending');
+        return;
+      }
+      this.#relayBusy = true;
+    }
+    const delayed = method === 'INVITE' && !req.body;
+    this.#send(to, method, { body: req.body || undefined, contentType: header(req, 'Content-Type'), noAck: delayed })
+      .then((f) => {
+        if (method === 'INVITE') this.#relayBusy = false;
+        const ok = isOk(f.res.status);
+        let fnAck: ((ack: SipMessageLike) => void) | undefined;
+        if (method === 'INVITE' && ok) {
+          if (delayed && f.ack) {
+            // The offer came in the other leg's 2xx; its answer comes in this leg's ACK.
+            this.#pendingAck[from] = f.ack;
+          } else {
+            try {
+              f.ack?.();
+            } catch (err) {
+              this.#log.warn({ err }, 'ACK not sent');
+            }
+          }
+          fnAck = (ack) => this.onAck(from, ack);
+        }
+        this.#reply(res, f.res.status, f.res.reason, { body: f.res.body || undefined, headers: bodyHeaders(f.res) }, fnAck);
+        this.#patch((r) => {
+          if (f.cseq !== undefined) r[to].localCseq = Math.max(r[to].localCseq, f.cseq);
+          if (ok && (method === 'INVITE' || method === 'UPDATE')) {
+            if (req.body) {
+              r[from].remoteSdp = req.body;
+              r[to].localSdp = req.body;
+            }
+            if (f.res.body) {
+              r[to].remoteSdp = f.res.body;
+              r[from].localSdp = f.res.body;
+            }
+          }
+        });
+      })
+      .catch((err: unknown) => {
+        if (method === 'INVITE') this.#relayBusy = false;
+        const status = (err as { status?: unknown } | null)?.status;
+        this.#log.warn({ err, method }, 'relay failed');
+        this.#reply(res, typeof status === 'number' ? status : 500, typeof status === 'number' ? 'Request Timeout' : 'Server Internal Error');
+      });
+  }
+
+  // ---------- ending ----------
+
+  /**
+   * Ends the call: BYE every leg still up except `gone` (and `skip`), then one
+   * final record.
+   */
+  async #teardown(gone: Side | undefined, endReason: string, skip: Side[] = []): Promise<void> {
+    if (!this.#move(AdoptedCallState.Ending, (r) => {
+      r.state = 'ending';
+      r.endReason = endReason;
+      if (gone) r[gone].state = 'terminated';
+    })) return;
+    const sides = (['a', 'b'] as Side[]).filter((s) => s !== gone && !skip.includes(s) && this.#rec()[s].state !== 'terminated');
+    await Promise.all(
+      sides.map(async (s) => {
+        try {
+          const f = await this.#send(s, 'BYE');
+          if (!isOk(f.res.status)) this.#log.info({ side: s, status: f.res.status }, 'BYE refused');
+        } catch (err) {
+          this.#log.info({ err, side: s }, 'BYE failed');
+        }
+      }),
+    );
+    this.#move(AdoptedCallState.Ended, (r) => {
+      r.state = 'ended';
+      r.a.state = 'terminated';
+      r.b.state = 'terminated';
+      for (const s of sides) r[s].localCseq = Math.max(r[s].localCseq, this.#cseq[s]);
+    });
+  }
+
+  /** Ends the call from our side (drain, shutdown, call limits): BYE on both legs. */
+  async hangup(opts: { reason: string }): Promise<void> {
+    if (this.#state === AdoptedCallState.Answered || this.#state === AdoptedCallState.Adopting) {
+      await this.#teardown(undefined, opts.reason);
+      return;
+    }
+    await this.done;
+  }
+}
