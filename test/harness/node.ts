@@ -17,6 +17,8 @@ export interface NodeOptions {
   sipPort?: number;
   /** --route-default, e.g. 'sip:127.0.0.1:5080'. */
   routeDefault: string;
+  /** --route PREFIX=URI rules: Request-URI user prefix → target URI. */
+  routes?: Readonly<Record<string, string>>;
   /** --sip-transports, e.g. ['udp', 'tcp']. Omitted: the CLI's default. */
   transports?: readonly string[];
   /** Engine admin (drachtio protocol) port. Default: the CLI's in a namespace, a free port on sipAddress on loopback (other tests share the machine). */
@@ -54,6 +56,7 @@ export function nodeArgv(opts: NodeOptions & { sipPort: number; drachtioPort?: n
     '--sip-address', opts.sipAddress,
     '--sip-port', String(opts.sipPort),
     '--route-default', opts.routeDefault,
+    ...Object.entries(opts.routes ?? {}).flatMap(([prefix, uri]) => ['--route', `${prefix}=${uri}`]),
     ...(opts.transports ? ['--sip-transports', opts.transports.join(',')] : []),
     ...(opts.drachtioPort !== undefined ? ['--drachtio-address', opts.sipAddress, '--drachtio-port', String(opts.drachtioPort)] : []),
     ...(opts.logLevel ? ['--log-level', opts.logLevel] : []),

@@ -224,7 +224,11 @@ export function summarize(r: SippResult): string {
   const f = Object.entries(r.failures)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
-  return `${r.name}: exit=${r.exitCode}${r.signal ? `/${r.signal}` : ''} created=${r.created} ok=${r.successful} failed=${r.failed} current=${r.current} retrans=${r.retransmissions} unexpected=${r.unexpected} timeouts=${r.timeouts}${f ? ` [${f}]` : ''} (${r.source}, ${r.workDir})`;
+  const m = Object.entries(r.messages)
+    .filter(([k, v]) => v > 0 && /_(Timeout|Unexp|Retrans)$/.test(k))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `${r.name}: exit=${r.exitCode}${r.signal ? `/${r.signal}` : ''} created=${r.created} ok=${r.successful} failed=${r.failed} current=${r.current} retrans=${r.retransmissions} unexpected=${r.unexpected} timeouts=${r.timeouts}${f ? ` [${f}]` : ''}${m ? ` {${m}}` : ''} (${r.source}, ${r.workDir})`;
 }
 
 /** summary + error log + output tail: what a failed assertion should show. */
@@ -266,9 +270,36 @@ export class SippRun {
     return this.resultP;
   }
 
-  /** Asks SIPp to finish (SIGUSR1: stop creating calls, end the open ones, write final stats), SIGKILL after `timeoutMs`. */
-  async stop(timeoutMs = 8000): Promise<SippResult> {
-    if (this.process.running) await this.process.stop({ signal: 'SIGUSR1', timeoutMs });
+  /** The latest periodic figures (the stat CSV is rewritten every second while SIPp runs). */
+  snapshot(): SippResult {
+    const exit = this.process.exitStatus ?? { code: null, signal: null };
+    return parseSippDir(this.workDir, this.name, exit, this.process.tail(30));
+  }
+
+  /**
+   * Waits until SIPp reports no open call (CurrentCall = 0 in the periodic CSV,
+   * so up to a second late), e.g. before stop() so that calls in a timewait
+   * step (SIPp's built-in uas keeps each call 4 s) are counted, not cut.
+   */
+  async waitIdle(timeoutMs = 10_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && this.process.running) {
+      const s = this.snapshot();
+      if (s.source === 'stat-csv' && s.current === 0) return true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return !this.process.running;
+  }
+
+  /**
+   * Lets open calls finish (waitIdle, up to `idleTimeoutMs`), then asks SIPp to
+   * quit (SIGUSR1: final statistics are written), SIGKILL after `timeoutMs`.
+   */
+  async stop(opts: { idleTimeoutMs?: number; timeoutMs?: number } = {}): Promise<SippResult> {
+    if (this.process.running) {
+      await this.waitIdle(opts.idleTimeoutMs ?? 10_000);
+      await this.process.stop({ signal: 'SIGUSR1', timeoutMs: opts.timeoutMs ?? 8000 });
+    }
     return this.result();
   }
 }
@@ -308,13 +339,17 @@ export const Sipp = {
   async start(opts: SippOptions): Promise<SippRun> {
     const host = opts.host ?? localHost;
     const workDir = mkdtempSync(join(tmpdir(), 'dsip-sipp-'));
-    const unregisterDir = registerCleanup({ label: `dir ${workDir}`, sync: () => rmSync(workDir, { recursive: true, force: true }) });
+    // DSIP_KEEP_SIPP_DIRS=1 keeps every working directory (errors.log, CSVs) for a post-mortem.
+    const keep = Boolean(process.env['DSIP_KEEP_SIPP_DIRS']);
+    const unregisterDir = keep
+      ? () => {}
+      : registerCleanup({ label: `dir ${workDir}`, sync: () => rmSync(workDir, { recursive: true, force: true }) });
     const localPort = opts.localPort ?? (host.netns ? 5060 : await freePort(opts.localIp));
     const transport = opts.transport ?? 'u1';
     const name = opts.name ?? `sipp ${opts.scenario}@${opts.localIp}:${localPort}`;
     const args = Sipp.args({ ...opts, localPort, workDir });
     const proc = host.spawn('sipp', args, { name, cwd: workDir, ringLines: 200, stopTimeoutMs: 8000 });
-    const run = new SippRun(name, proc, workDir, opts.localIp, localPort, transport, opts.keepDir ?? false, unregisterDir);
+    const run = new SippRun(name, proc, workDir, opts.localIp, localPort, transport, keep || (opts.keepDir ?? false), unregisterDir);
     // An answering SIPp (no remote) is ready once `ss` shows its socket.
     const proto = transport.startsWith('t') ? '-t' : '-u';
     const deadline = Date.now() + 10_000;
