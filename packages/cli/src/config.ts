@@ -3,12 +3,13 @@ import net from 'node:net';
 import convict from 'convict';
 import { validateRouting, type RouteRule } from '@dualsip/core';
 import { CliError } from './errors.js';
+import { checkHaConfig, haSchema, HB_PATHS_FORMAT, type HaConfig } from './pair-config.js';
 
 export type Transport = 'udp' | 'tcp';
 const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export interface NodeConfig {
+export interface NodeConfig extends HaConfig {
   sip: { address: string; port: number; transports: Transport[]; externalAddress: string };
   routing: { default: string; rules: RouteRule[] };
   drachtio: { address: string; port: number; secret: string };
@@ -57,8 +58,11 @@ convict.addFormat({
   },
 });
 
+convict.addFormat(HB_PATHS_FORMAT);
+
 function schema() {
   return {
+    ...haSchema(),
     sip: {
       address: { doc: 'Address the SIP transports bind to.', format: 'ip-address', default: '127.0.0.1', env: 'DUALSIP_SIP_ADDRESS' },
       port: { doc: 'SIP port (UDP and TCP).', format: 'port', default: 5060, env: 'DUALSIP_SIP_PORT' },
@@ -167,5 +171,6 @@ export function loadNodeConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; o
     });
   }
   const props = config.getProperties() as unknown as NodeConfig;
+  checkHaConfig(props);
   return { ...props, routing: { default: routing.default as string, rules: routing.rules as RouteRule[] } };
 }

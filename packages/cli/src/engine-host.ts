@@ -16,6 +16,8 @@ export interface EngineHostOptions {
   sip: { listen: EngineListenSpec[]; externalAddress?: string };
   admin: { address: string; port: number; secret: string };
   logLevel: string;
+  /** 'app' in HA mode: in-dialog requests for dialogs the engine does not know go to the core (call takeover). */
+  unknownDialogPolicy?: 'reject' | 'app';
 }
 
 export interface EngineHandle {
@@ -24,6 +26,10 @@ export interface EngineHandle {
   /** Where the drachtio protocol (admin) server listens. */
   readonly admin: { address: string; port: number };
   readonly mode: 'thread' | 'in-process';
+  /** Binds one more SIP address at run time (HA: when the node becomes active). */
+  addListen(spec: EngineListenSpec): Promise<EngineListenSpec>;
+  /** Unbinds a SIP address (HA: when the node becomes passive); false when it was not bound. */
+  removeListen(spec: EngineListenSpec): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -39,6 +45,8 @@ interface EngineInstance {
   close(): Promise<void>;
   adminAddress(): { address: string; port: number };
   sipAddresses(): EngineListenSpec[];
+  addListen(spec: EngineListenSpec): Promise<EngineListenSpec>;
+  removeListen(spec: EngineListenSpec): Promise<boolean>;
 }
 type EngineCtor = new (opts: Record<string, unknown>) => EngineInstance;
 
@@ -55,7 +63,7 @@ export async function startEngine(opts: EngineHostOptions & { thread: boolean; l
     const Engine = await loadEngine();
     let engine: EngineInstance;
     try {
-      engine = new Engine({ sip: opts.sip, admin: opts.admin, logger: opts.logger.child({ component: 'engine' }) });
+      engine = new Engine({ sip: opts.sip, admin: opts.admin, unknownDialogPolicy: opts.unknownDialogPolicy, logger: opts.logger.child({ component: 'engine' }) });
       await engine.start();
     } catch (err) {
       throw new CliError({ code: 'ERR_ENGINE', message: `engine failed to start: ${(err as Error).message}`, cause: err });
@@ -64,12 +72,14 @@ export async function startEngine(opts: EngineHostOptions & { thread: boolean; l
       listen: engine.sipAddresses(),
       admin: engine.adminAddress(),
       mode: 'in-process',
+      addListen: (spec) => engine.addListen(spec),
+      removeListen: (spec) => engine.removeListen(spec),
       close: () => engine.close(),
     };
   }
 
   const worker = new Worker(new URL('./engine-worker-boot.mjs', import.meta.url), {
-    workerData: { sip: opts.sip, admin: opts.admin, logLevel: opts.logLevel },
+    workerData: { sip: opts.sip, admin: opts.admin, logLevel: opts.logLevel, unknownDialogPolicy: opts.unknownDialogPolicy },
   });
   const ready = await new Promise<WorkerMessage>((resolve, reject) => {
     const onExit = (code: number) => reject(new CliError({ code: 'ERR_ENGINE', message: `engine thread exited with code ${code} before it was ready` }));
@@ -90,10 +100,31 @@ export async function startEngine(opts: EngineHostOptions & { thread: boolean; l
     if (m.type === 'error') opts.logger.error({ engine: m }, 'engine thread reported an error');
   });
   let closing: Promise<void> | undefined;
+  // The worker answers listen requests in order, without ids: one request at a time.
+  let listenChain: Promise<unknown> = Promise.resolve();
+  const listenRequest = <T>(type: 'addListen' | 'removeListen', spec: EngineListenSpec, reply: 'listening' | 'unlistened', pick: (m: Record<string, unknown>) => T): Promise<T> => {
+    const run = listenChain.then(
+      () =>
+        new Promise<T>((resolve, reject) => {
+          const onMsg = (m: WorkerMessage & Record<string, unknown>) => {
+            if (m.type !== reply && m.type !== 'error') return;
+            worker.off('message', onMsg);
+            if (m.type === 'error') reject(new CliError({ code: 'ERR_ENGINE', message: `engine ${type} failed: ${String(m['message'])}` }));
+            else resolve(pick(m));
+          };
+          worker.on('message', onMsg);
+          worker.postMessage({ type, spec });
+        }),
+    );
+    listenChain = run.catch(() => undefined);
+    return run;
+  };
   return {
     listen: ready.sip,
     admin: ready.admin,
     mode: 'thread',
+    addListen: (spec) => listenRequest('addListen', spec, 'listening', (m) => m['spec'] as EngineListenSpec),
+    removeListen: (spec) => listenRequest('removeListen', spec, 'unlistened', (m) => m['removed'] === true),
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         const timer = setTimeout(() => void worker.terminate(), 5_000);

@@ -1,7 +1,7 @@
 /** CLI errors: a stable code, the exit code it maps to, and a one-line hint. */
-export type CliErrorCode = 'ERR_USAGE' | 'ERR_CONFIG' | 'ERR_ENGINE' | 'ERR_CORE';
+export type CliErrorCode = 'ERR_USAGE' | 'ERR_CONFIG' | 'ERR_ENGINE' | 'ERR_CORE' | 'ERR_REDIS' | 'ERR_HA';
 
-const EXIT: Record<CliErrorCode, number> = { ERR_USAGE: 2, ERR_CONFIG: 2, ERR_ENGINE: 1, ERR_CORE: 1 };
+const EXIT: Record<CliErrorCode, number> = { ERR_USAGE: 2, ERR_CONFIG: 2, ERR_ENGINE: 1, ERR_CORE: 1, ERR_REDIS: 1, ERR_HA: 1 };
 
 export class CliError extends Error {
   readonly code: CliErrorCode;

@@ -4,6 +4,7 @@ import type { RecordSink } from '@dualsip/core';
 import { CliError } from '../errors.js';
 import { loadNodeConfig, parseRouteSpec, type ConfigOverrides, type NodeConfig } from '../config.js';
 import { startEngine, type EngineHandle } from '../engine-host.js';
+import { HA_FLAGS, HA_USAGE, haFlagsToOverrides } from '../pair-config.js';
 
 export const NODE_USAGE = `usage: dualsip node [options]
   --config FILE            JSON config file
@@ -18,7 +19,8 @@ export const NODE_USAGE = `usage: dualsip node [options]
   --drachtio-secret S      engine admin secret         (drachtio.secret, DUALSIP_DRACHTIO_SECRET)
   --engine-in-process      run the engine in the main thread (engine.thread=false)
   --drain-timeout MS       shutdown drain timeout      (drain.timeoutMs)
-  --log-level LEVEL        pino level                  (log.level, DUALSIP_LOG_LEVEL)`;
+  --log-level LEVEL        pino level                  (log.level, DUALSIP_LOG_LEVEL)
+${HA_USAGE}`;
 
 export const NODE_FLAGS = {
   config: { type: 'string' },
@@ -35,6 +37,7 @@ export const NODE_FLAGS = {
   'drain-timeout': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...HA_FLAGS,
 } as const;
 
 type NodeFlagValues = { [K in keyof typeof NODE_FLAGS]?: (typeof NODE_FLAGS)[K] extends { multiple: true } ? string[] : (typeof NODE_FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -52,6 +55,7 @@ export function flagsToOverrides(flags: NodeFlagValues): ConfigOverrides {
     'drachtio.secret': flags['drachtio-secret'],
     'drain.timeoutMs': flags['drain-timeout'],
     'log.level': flags['log-level'],
+    ...haFlagsToOverrides(flags),
   };
   if (flags['engine-in-process']) o['engine.thread'] = false;
   if (flags.route) {
@@ -74,14 +78,16 @@ export interface RunningNode {
 }
 
 /** Starts engine and call control from a validated config; resolves once calls can be taken. */
-export async function startNode(opts: { config: NodeConfig; logger?: Logger; sink?: RecordSink }): Promise<RunningNode> {
+export async function startNode(opts: { config: NodeConfig; logger?: Logger; sink?: RecordSink; epoch?: () => number; haMode?: boolean }): Promise<RunningNode> {
   const { config } = opts;
   const logger = opts.logger ?? pino({ level: config.log.level });
-  const listen = config.sip.transports.map((transport) => ({ transport, address: config.sip.address, port: config.sip.port }));
+  // HA mode: SIP is bound only while the node is active (the HA runtime calls addListen/removeListen).
+  const listen = opts.haMode ? [] : config.sip.transports.map((transport) => ({ transport, address: config.sip.address, port: config.sip.port }));
   const engine = await startEngine({
     sip: { listen, ...(config.sip.externalAddress ? { externalAddress: config.sip.externalAddress } : {}) },
     admin: { address: config.drachtio.address, port: config.drachtio.port, secret: config.drachtio.secret },
     logLevel: config.log.level,
+    ...(opts.haMode ? { unknownDialogPolicy: 'app' as const } : {}),
     thread: config.engine.thread,
     logger,
   });
@@ -89,6 +95,7 @@ export async function startNode(opts: { config: NodeConfig; logger?: Logger; sin
     srf: { host: engine.admin.address, port: engine.admin.port, secret: config.drachtio.secret },
     routing: { rules: config.routing.rules, ...(config.routing.default ? { default: config.routing.default } : {}) },
     sink: opts.sink,
+    ...(opts.epoch ? { epoch: opts.epoch } : {}),
     logger: logger.child({ component: 'core' }),
     drainTimeoutMs: config.drain.timeoutMs,
   });
@@ -131,7 +138,7 @@ export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv 
   }
   const config = loadNodeConfig({ file: flags.config, env, overrides: flagsToOverrides(flags) });
   const logger = pino({ level: config.log.level });
-  const node = await startNode({ config, logger });
+  const node = config.ha.enabled ? await (await import('../ha-runtime.js')).startHaNode({ config, logger }) : await startNode({ config, logger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       const live = node.calls.calls();

@@ -72,6 +72,8 @@ export interface HaNodeOptions {
   missCount?: number;
   startupWaitMs?: number;
   retryMs?: number;
+  /** Own SIP interface up (link and address); default: up. */
+  sipInterfaceUp?: () => boolean;
   clock?: Clock;
   logger?: HaLogger;
   /** Shown in status(). */
@@ -181,6 +183,7 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
       missCount: opts.missCount,
       startupWaitMs: opts.startupWaitMs,
       retryMs: opts.retryMs,
+      sipInterfaceUp: opts.sipInterfaceUp,
       clock: this.#clock,
       logger: this.#log,
     });

@@ -7,3 +7,6 @@ export { FileEpochStore, MemoryEpochStore, type EpochStore } from '../ha/epoch-s
 export { Role } from '../ha/role-machine.js';
 export type { HaStatus, HaAlarm } from '../ha/controller.js';
 export type { PathNetwork } from '../ha/heartbeat.js';
+// The pieces an HaNode is built from, so the CLI depends on core alone (cli → core → sync, vip).
+export { SyncNode, RedisServer, type SyncNodeOptions, type SyncNodeStatus } from '@dualsip/sync';
+export { createFloatingIp, createPortOwnership, type VipController } from '@dualsip/vip';

@@ -1,0 +1,168 @@
+/**
+ * `dualsip node --ha`: one node of a pair. Starts (optionally) its own redis-server on
+ * the sync address, the engine with no SIP bound and unknownDialogPolicy 'app', call
+ * control connected to the engine's admin port, and the HaNode that binds SIP (port
+ * mode) or claims the floating IP (floating mode) only while this node is active.
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import {
+  createFloatingIp,
+  createPortOwnership,
+  FileEpochStore,
+  HaNode,
+  MemoryEpochStore,
+  RedisServer,
+  SyncNode,
+  UdpHeartbeatTransport,
+  type CallRecord,
+  type SipBinding,
+  type VipController,
+} from '@dualsip/core';
+import { CliError } from './errors.js';
+import type { NodeConfig } from './config.js';
+import { resolveHaPaths } from './pair-config.js';
+import { startNode, type RunningNode } from './commands/node.js';
+
+export interface RunningHaNode extends RunningNode {
+  ha: HaNode;
+  redis: RedisServer | undefined;
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Link state of an interface (for the controller's "own SIP interface up"). */
+function carrierUp(ifname: string): boolean {
+  try {
+    return readFileSync(`/sys/class/net/${ifname}/carrier`, 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+export async function startHaNode(opts: { config: NodeConfig; logger: Logger }): Promise<RunningHaNode> {
+  const { config, logger } = opts;
+  const log = logger.child({ component: 'ha', node: config.node.id });
+  const password = config.sync.redis.password || undefined;
+
+  let redis: RedisServer | undefined;
+  if (config.sync.redis.start) {
+    try {
+      redis = await RedisServer.start({
+        bind: config.sync.redis.host,
+        port: config.sync.redis.port,
+        ...(password ? { password } : {}),
+        ...(config.sync.redis.dir ? { dir: config.sync.redis.dir } : {}),
+        extraArgs: ['--repl-timeout', '5', '--repl-ping-replica-period', '1'],
+      });
+    } catch (err) {
+      throw new CliError({ code: 'ERR_REDIS', message: `redis-server on ${config.sync.redis.host}:${config.sync.redis.port} failed to start: ${(err as Error).message}`, cause: err });
+    }
+    log.info({ pid: redis.pid, host: redis.host, port: redis.port, dir: redis.dir }, 'redis started');
+  }
+
+  const sync = new SyncNode({
+    redis: { host: config.sync.redis.host, port: config.sync.redis.port, ...(password ? { password } : {}) },
+    peer: { host: config.sync.peer.host, port: config.sync.peer.port, ...(password ? { password } : {}) },
+    mode: config.sync.mode,
+    logger: logger.child({ component: 'sync' }),
+  });
+
+  let ha: HaNode | undefined;
+  let node: RunningNode;
+  try {
+    node = await startNode({
+      config,
+      logger,
+      haMode: true,
+      sink: { publish: (r: CallRecord) => ha?.sink.publish(r) },
+      epoch: () => ha?.epoch() ?? 0,
+    });
+  } catch (err) {
+    await sync.close().catch(() => undefined);
+    await redis?.stop();
+    throw err;
+  }
+
+  const floating = config.vip.mode === 'floating';
+  const serviceAddress = floating ? config.vip.address.split('/')[0]! : config.sip.address;
+  const service = config.sip.transports.map((transport) => ({ transport, address: serviceAddress, port: config.sip.port }));
+  const sipBinding: SipBinding = {
+    bind: async () => {
+      for (const s of service) await node.engine.addListen(s);
+    },
+    unbind: async () => {
+      for (const s of service) await node.engine.removeListen(s);
+    },
+  };
+  const vipLog = logger.child({ component: 'vip' });
+  let vip: VipController;
+  let sip: SipBinding | undefined;
+  const portName = `${config.sip.transports.join('+')}/${serviceAddress}:${config.sip.port}`;
+  if (config.vip.mode === 'port') {
+    vip = createPortOwnership({ ...sipBinding, name: portName, logger: vipLog });
+  } else if (floating) {
+    vip = createFloatingIp({ address: config.vip.address, interface: config.vip.interface, logger: vipLog });
+    sip = sipBinding;
+  } else {
+    vip = createPortOwnership({ bind: async () => {}, unbind: async () => {}, name: 'none', logger: vipLog });
+    sip = sipBinding;
+  }
+
+  const paths = resolveHaPaths(config);
+  const transport = new UdpHeartbeatTransport({ paths: paths.map((p) => ({ name: p.name, network: p.network, local: p.local, peer: p.peer })), logger: log });
+  if (!config.ha.epochFile) log.warn({}, 'ha.epochFile not set: the epoch is kept in memory only and starts at 0 after a restart');
+  const epochStore = config.ha.epochFile ? new FileEpochStore({ path: config.ha.epochFile }) : new MemoryEpochStore();
+  const sipIf = floating ? config.vip.interface : undefined;
+  ha = new HaNode({
+    nodeId: config.node.id,
+    peerId: config.ha.peerId,
+    preferred: config.ha.preferred,
+    secret: config.ha.secret,
+    transport,
+    epochStore,
+    sync,
+    vip,
+    ...(sip ? { sip } : {}),
+    intervalMs: config.ha.intervalMs,
+    missCount: config.ha.missCount,
+    startupWaitMs: config.ha.startupWaitMs,
+    ...(sipIf ? { sipInterfaceUp: () => carrierUp(sipIf) } : {}),
+    logger: log,
+    version: version(),
+    vipName: floating ? config.vip.address : portName,
+  });
+  const h = ha;
+  h.on('role', (role, epoch, reason) => log.info({ role, epoch, reason }, 'role'));
+  h.on('takeoverFinished', (ms, info) => log.info({ ms, ...info }, 'takeover finished'));
+  h.on('steppedDown', (ms, info) => log.info({ ms, ...info }, 'stepped down'));
+  try {
+    await h.start({ callControl: node.calls });
+  } catch (err) {
+    await node.close();
+    await sync.close().catch(() => undefined);
+    await redis?.stop();
+    throw new CliError({ code: 'ERR_HA', message: `HA failed to start: ${(err as Error).message}`, cause: err });
+  }
+  log.info({ nodeId: config.node.id, peer: config.ha.peerId, vip: floating ? config.vip.address : portName, paths: paths.map((p) => p.name), redisPid: redis?.pid }, 'ha ready');
+
+  let closing: Promise<void> | undefined;
+  return {
+    ...node,
+    ha: h,
+    redis,
+    close: () =>
+      (closing ??= (async () => {
+        // Hand over first (release SIP and the VIP, tell the peer), then stop the node and Redis.
+        await h.close();
+        await node.close();
+        await redis?.stop();
+      })()),
+  };
+}
