@@ -241,7 +241,8 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
     }
     report();
     if (toReinvite.length > 0) await this.#reinviteAll(toReinvite, progress, report);
-    await Promise.all(starts.map((p) => p.catch(() => {})));
+    // Releasing unanswered calls and finishing interrupted teardowns go on in the background.
+    for (const p of starts) p.catch((err: unknown) => this.#o.logger.warn({ err }, 'takeover: adopted call failed to start'));
     return { ...progress };
   }
 
