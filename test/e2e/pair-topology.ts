@@ -1,0 +1,107 @@
+// Shared set-up of the pair end-to-end tests: caller, callee, node A and node B on a
+// SIP bridge (198.18.1.0/24), A and B also on a sync bridge (198.18.2.0/24), each node
+// with its own redis-server on its sync address, the floating IP 198.18.1.100/24.
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startNode, Topology, type SippRun, type StartedNode } from '../harness/index.js';
+
+export const SIP_NET = '198.18.1';
+export const SYNC_NET = '198.18.2';
+export const VIP = `${SIP_NET}.100`;
+export const ADDR = {
+  a: { sip: `${SIP_NET}.1`, sync: `${SYNC_NET}.1` },
+  b: { sip: `${SIP_NET}.2`, sync: `${SYNC_NET}.2` },
+  caller: `${SIP_NET}.10`,
+  callee: `${SIP_NET}.20`,
+};
+export const REDIS_PORT = 6390;
+export const HB_PORT = 7400;
+
+export async function pairTopology(name: string): Promise<Topology> {
+  return Topology.create({
+    name,
+    bridges: ['sip', 'sync'],
+    hosts: {
+      caller: { sip: `${ADDR.caller}/24` },
+      callee: { sip: `${ADDR.callee}/24` },
+      a: { sip: `${ADDR.a.sip}/24`, sync: `${ADDR.a.sync}/24` },
+      b: { sip: `${ADDR.b.sip}/24`, sync: `${ADDR.b.sync}/24` },
+    },
+  });
+}
+
+export type NodeName = 'a' | 'b';
+
+export function haArgs(id: NodeName, stateDir: string, opts: { preferred?: boolean; intervalMs?: number; missCount?: number } = {}): string[] {
+  const peer: NodeName = id === 'a' ? 'b' : 'a';
+  const me = ADDR[id];
+  const other = ADDR[peer];
+  return [
+    '--ha', '--node-id', id, '--peer-id', peer, '--ha-secret', 'e2e-pair-secret',
+    ...(opts.preferred ? ['--preferred'] : []),
+    '--hb', `sync=${me.sync}:${HB_PORT},${other.sync}:${HB_PORT}`,
+    '--hb', `sip=${me.sip}:${HB_PORT},${other.sip}:${HB_PORT}`,
+    '--hb-interval', String(opts.intervalMs ?? 100),
+    '--hb-miss', String(opts.missCount ?? 3),
+    '--startup-wait', '1500',
+    '--epoch-file', join(stateDir, `${id}.epoch`),
+    '--redis-host', me.sync, '--redis-port', String(REDIS_PORT), '--redis-start',
+    '--redis-dir', join(stateDir, `redis-${id}`),
+    '--sync-peer', `${other.sync}:${REDIS_PORT}`,
+    '--vip-mode', 'floating', '--vip-address', `${VIP}/24`, '--vip-interface', 'sip',
+  ];
+}
+
+export function stateDir(): string {
+  return mkdtempSync(join(tmpdir(), 'dualsip-pair-e2e-'));
+}
+
+export async function startPairNode(topo: Topology, id: NodeName, dir: string, opts: { preferred?: boolean } = {}): Promise<StartedNode> {
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(dir, `redis-${id}`), { recursive: true });
+  const node = await startNode({
+    host: topo.host(id),
+    sipAddress: ADDR[id].sip,
+    sipPort: 5060,
+    transports: ['udp'],
+    routeDefault: `sip:${ADDR.callee}:5060`,
+    logLevel: 'info',
+    extraArgs: haArgs(id, dir, opts),
+    name: `node ${id}`,
+  });
+  await node.process.waitForLog((r) => r['msg'] === 'ha ready', { timeoutMs: 20_000 });
+  return node;
+}
+
+/** The node's last role, from its {"msg":"role"} log lines. */
+export function lastRole(node: StartedNode): { role: string; epoch: number } | undefined {
+  let last: { role: string; epoch: number } | undefined;
+  for (const l of node.process.lines()) {
+    const r = l.json;
+    if (r && r['msg'] === 'role') last = { role: String(r['role']), epoch: Number(r['epoch']) };
+  }
+  return last;
+}
+
+export async function waitRole(node: StartedNode, role: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  if (lastRole(node)?.role === role) return { role };
+  return node.process.waitForLog((r) => r['msg'] === 'role' && r['role'] === role, { timeoutMs });
+}
+
+/** Wall-clock ms (epoch) at which each call of a SIPp uac run got its answer (from -trace_rtt). */
+export function answerTimes(run: SippRun): number[] {
+  const dir = run.workDir;
+  const stat = readFileSync(join(dir, 'stat.csv'), 'utf8').split('\n').filter(Boolean);
+  const first = stat[1]?.split(';')[0] ?? '';
+  const start = Number(first.split('\t').pop()) * 1000;
+  const f = readdirSync(dir).find((n) => n.endsWith('_rtt.csv'));
+  if (!f || !Number.isFinite(start)) return [];
+  const out: number[] = [];
+  for (const line of readFileSync(join(dir, f), 'utf8').split('\n').slice(1)) {
+    const ms = Number(line.split(';')[0]);
+    if (line && Number.isFinite(ms)) out.push(start + ms);
+  }
+  return out.sort((x, y) => x - y);
+}
