@@ -26,12 +26,12 @@ static napi_value fail(napi_env env, int err, const char *what) {
 
 static int32_t arg_int(napi_env env, napi_value v) { int32_t n = -1; napi_get_value_int32(env, v, &n); return n; }
 
-/* open(ifindex, ethertype) -> fd: non-blocking AF_PACKET/SOCK_RAW bound to one interface */
+/* open(ifindex, ethertype) -> non-blocking fd bound to ifindex; protocol set only at bind (0 = send only: no RCU wait) */
 static napi_value Open(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2], out;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int ifindex = arg_int(env, argv[0]), proto = htons((uint16_t)arg_int(env, argv[1]));
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail(env, errno, "socket(AF_PACKET)");
   struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = proto, .sll_ifindex = ifindex };
   if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) { int e = errno; close(fd); return fail(env, e, "bind(AF_PACKET)"); }

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ParsedAddress } from './address.js';
 import { VipError } from './errors.js';
 import type { PacketAddon } from './native.js';
-import { buildGratuitousArp, buildUnsolicitedNa, ETHERTYPE_ARP, ETHERTYPE_IPV6 } from './packets.js';
+import { buildGratuitousArp, buildUnsolicitedNa } from './packets.js';
 import type { InterfaceInfo } from './system.js';
 
 export type AnnounceMethod = 'addon' | 'arping' | 'raw-socket';
@@ -14,6 +14,8 @@ export interface Announcer {
   readonly method: AnnounceMethod;
   /** Sends `count` announcements `intervalMs` apart; resolves with the number sent. */
   send(count: number, intervalMs: number): Promise<number>;
+  /** frees a kept socket (closing an AF_PACKET socket waits for an RCU grace period, ~10-30 ms) */
+  close(): void;
 }
 
 export function addonError(err: unknown, what: string): VipError {
@@ -29,31 +31,35 @@ export function addonError(err: unknown, what: string): VipError {
 export function addonAnnouncer(addon: PacketAddon, iface: InterfaceInfo, addr: ParsedAddress): Announcer {
   const frame =
     addr.family === 4 ? buildGratuitousArp({ srcMac: iface.mac, ip: addr.ip }) : buildUnsolicitedNa({ srcMac: iface.mac, ip: addr.ip });
-  const ethertype = addr.family === 4 ? ETHERTYPE_ARP : ETHERTYPE_IPV6;
+  // a send-only socket (ethertype 0: no receive hook), opened on first use and kept open, because
+  // closing an AF_PACKET socket blocks for an RCU grace period that a claim should not wait for
+  let fd: number | undefined;
   return {
     method: 'addon',
     async send(count, intervalMs) {
-      let fd: number;
-      try {
-        fd = addon.open(iface.index, ethertype);
-      } catch (err) {
-        throw addonError(err, `cannot open a packet socket on ${iface.name}`);
+      if (fd === undefined) {
+        try {
+          fd = addon.open(iface.index, 0);
+        } catch (err) {
+          throw addonError(err, `cannot open a packet socket on ${iface.name}`);
+        }
       }
       let sent = 0;
-      try {
-        for (let i = 0; i < count; i++) {
-          if (i > 0 && intervalMs > 0) await sleep(intervalMs);
-          try {
-            addon.send(fd, frame);
-          } catch (err) {
-            throw addonError(err, `cannot send announcement on ${iface.name}`);
-          }
-          sent++;
+      for (let i = 0; i < count; i++) {
+        if (i > 0 && intervalMs > 0) await sleep(intervalMs);
+        if (fd === undefined) break;
+        try {
+          addon.send(fd, frame);
+        } catch (err) {
+          throw addonError(err, `cannot send announcement on ${iface.name}`);
         }
-      } finally {
-        addon.close(fd);
+        sent++;
       }
       return sent;
+    },
+    close() {
+      if (fd !== undefined) addon.close(fd);
+      fd = undefined;
     },
   };
 }
@@ -73,6 +79,7 @@ export function arpingAnnouncer(iface: InterfaceInfo, addr: ParsedAddress, onLat
   };
   return {
     method: 'arping',
+    close() {},
     send(count, intervalMs) {
       const seconds = Math.round(intervalMs / 1000);
       const args = ['-q', '-U', '-c', String(count), '-i', String(seconds), '-w', String(Math.max(1, seconds * count)), '-I', iface.name, addr.ip];
@@ -128,6 +135,7 @@ const IPV6_MULTICAST_HOPS = 18;
 export function rawSocketAnnouncer(iface: InterfaceInfo, addr: ParsedAddress, buildMessage: () => Buffer): Announcer {
   return {
     method: 'raw-socket',
+    close() {},
     async send(count, intervalMs) {
       const raw = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
       let sock: ReturnType<RawSocketModule['createSocket']>;

@@ -110,12 +110,14 @@ class FloatingIp extends TypedEmitter<VipEvents> implements VipController {
     const release = this.release().then(() => undefined, (err) => this.#log.warn({ err }, 'vip: release on close failed'));
     this.#closed = true;
     await release;
+    this.#announcer?.close();
   }
 
   destroy(err?: Error): void {
     if (err && !this.#closed) this.#log.warn({ err }, 'vip: destroyed');
     this.#closed = true;
     this.#stopTimers();
+    this.#announcer?.close();
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
