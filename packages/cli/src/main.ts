@@ -5,11 +5,12 @@
 import { parseArgs } from 'node:util';
 import { CliError } from './errors.js';
 import { NODE_FLAGS, nodeCommand } from './commands/node.js';
+import { PAIR_FLAGS, pairCommand } from './commands/pair.js';
 
 export const USAGE = `usage: dualsip <command> [options]
 commands:
   node        start a node (engine + call control)
-  pair        start a single-host pair            (not yet available)
+  pair        start a single-host pair (two nodes, Redis, a SIPp callee on 127.0.0.1)
   status      show a node's role and readiness    (not yet available)
   switchover  hand the active role to the peer    (not yet available)
   drain       stop taking calls, wait for calls   (not yet available)
@@ -28,8 +29,17 @@ const COMMANDS: Record<string, Command> = {
     }
     return nodeCommand(values);
   },
+  pair: async (argv) => {
+    let values;
+    try {
+      ({ values } = parseArgs({ args: argv, options: PAIR_FLAGS, strict: true, allowPositionals: false }));
+    } catch (err) {
+      throw new CliError({ code: 'ERR_USAGE', message: `dualsip pair: ${(err as Error).message}`, hint: 'run `dualsip pair --help`' });
+    }
+    return pairCommand(values);
+  },
 };
-for (const later of ['pair', 'status', 'switchover', 'drain', 'calls']) {
+for (const later of ['status', 'switchover', 'drain', 'calls']) {
   COMMANDS[later] = async () => {
     throw new CliError({ code: 'ERR_USAGE', message: `dualsip ${later}: not implemented yet`, hint: 'only `dualsip node` exists so far' });
   };
