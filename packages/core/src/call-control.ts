@@ -11,6 +11,8 @@ import { Router, type RoutingConfig } from './routing/router.js';
 import type { IncomingRequestLike, ServerResponseLike, SrfLike } from './srf-surface.js';
 import { TakeoverManager, type TakeoverOptions, type TakeoverProgress } from './takeover/takeover-manager.js';
 import type { TakeoverResponseLike, TakeoverSrfLike } from './takeover/types.js';
+import { askWithTimeout, callOfferFrom, type CallOffer, type RouteHook } from './app-api/route-hook.js';
+import { userOf } from './routing/sip-uri.js';
 
 /** How to reach a drachtio server (ours or stock) when no connected Srf is given. */
 export interface DrachtioConnectOptions {
@@ -44,6 +46,8 @@ export type CallControlEvents = {
   callAnswered: (record: CallRecord) => void;
   /** The final record of a call (state 'ended' or 'failed'), exactly once per call. */
   callEnded: (record: CallRecord) => void;
+  /** A new call's INVITE as applications see it (id, URIs, custom headers); before its first record. */
+  callOffered: (offer: CallOffer) => void;
   /** A record the sink could not take (the record is kept regardless). */
   sinkError: (err: unknown, record: CallRecord) => void;
 };
@@ -71,6 +75,8 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   #ownSrf = false;
   #phase: Phase = 'new';
   #closing?: Promise<void>;
+  /** Set by the application API while a router application is connected. */
+  routeHook: RouteHook | undefined;
 
   constructor(opts: CallControlOptions) {
     super();
@@ -166,6 +172,9 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       return;
     }
     const id = randomUUID();
+    const offer = callOfferFrom(id, req, userOf(req.uri));
+    this.emit('callOffered', offer);
+    const hook = this.routeHook;
     const call = new B2BCall({
       id,
       srf: this.#srf!,
@@ -175,6 +184,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       clock: this.#clock,
       req,
       res,
+      ...(hook ? { appRoute: () => askWithTimeout(hook, offer, this.#clock) } : {}),
       onTransition: (record, from, to) => {
         if (to === CallState.Answered) this.emit('callAnswered', record);
         if (record.ended) this.emit('callEnded', record);
@@ -202,6 +212,11 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   /** Records of the calls in progress. */
   calls(): CallRecord[] {
     return this.store.live();
+  }
+
+  /** The live call `id` handled here (not adopted at takeover), for application commands. */
+  liveCall(id: string): B2BCall | undefined {
+    return this.#calls.get(id);
   }
 
   /** A call's current (or recent final) record. */

@@ -15,6 +15,7 @@ import type {
   SrfLike,
   UacDelayedOffer,
 } from '../srf-surface.js';
+import type { RouteAnswer } from '../app-api/route-hook.js';
 
 type Side = 'a' | 'b';
 const other = (s: Side): Side => (s === 'a' ? 'b' : 'a');
@@ -31,6 +32,8 @@ export interface B2BCallOptions {
   clock: Clock;
   req: IncomingRequestLike;
   res: ServerResponseLike;
+  /** Asks a router application (bounded by its timeout; undefined: static routing). */
+  appRoute?: () => Promise<RouteAnswer | undefined>;
   /** Called after every state change, with the committed record. */
   onTransition?: (record: CallRecord, from: CallState, to: CallState) => void;
 }
@@ -230,7 +233,13 @@ export class B2BCall {
   async #run(): Promise<void> {
     const { req, res, srf, router } = this.#o;
     const user = userOf(req.uri);
-    const decision = router.route(user);
+    const answer = this.#o.appRoute ? await this.#o.appRoute() : undefined;
+    if (this.#state !== CallState.Routing) return; // canceled while the application decided
+    if (answer?.action === 'reject') {
+      this.#fail({ status: answer.status, reason: answer.reason ?? '', endReason: 'app-rejected' });
+      return;
+    }
+    const decision = answer?.action === 'route' ? { target: answer.target, rule: 'app' } : router.route(user);
     if (!decision) {
       // RFC 3261 §21.4.5 404 Not Found: "This status is also returned if the
       // domain in the Request-URI does not match any of the domains handled by
@@ -252,6 +261,7 @@ export class B2BCall {
     const headers: Record<string, string> = {};
     if (from) headers['From'] = from;
     headers['To'] = `<${bUri}>`;
+    if (answer?.action === 'route') Object.assign(headers, answer.headers);
     if (req.body && safeGet(req, 'Content-Type')) headers['Content-Type'] = safeGet(req, 'Content-Type')!;
     const delayed = !req.body;
 
@@ -651,6 +661,35 @@ export class B2BCall {
       r.a.state = 'terminated';
       r.b.state = 'terminated';
       for (const s of sides) if (cseqs[s] !== undefined) r[s].localCseq = cseqs[s]!;
+    });
+  }
+
+  /**
+   * Sends an in-dialog request (INFO, REFER, ...) on one leg of an answered
+   * call, for applications; resolves with the far end's final response.
+   */
+  sendRequest(side: Side, opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; reason: string }> {
+    const d = this.#dialog(side);
+    if (!d || this.#state !== CallState.Answered) {
+      return Promise.reject(Object.assign(new Error(`call ${this.id} is ${this.#state}: no dialog to send ${opts.method} in`), { code: 'ERR_CALL_STATE' }));
+    }
+    return new Promise((resolve, reject) => {
+      try {
+        d.request({ method: opts.method, headers: opts.headers ?? {}, ...(opts.body !== undefined ? { body: opts.body } : {}) }, (err, res) => {
+          if (err || !res) {
+            const { status, reason } = errorStatus(err);
+            if (status !== undefined) resolve({ status, reason: reason ?? '' });
+            else reject(err instanceof Error ? err : new Error(String(err)));
+            return;
+          }
+          this.#patch((r) => {
+            r[side].localCseq = cseqNumber(res) ?? r[side].localCseq + 1;
+          });
+          resolve({ status: res.status, reason: res.reason });
+        });
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 
