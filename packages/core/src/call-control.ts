@@ -54,6 +54,17 @@ export type CallControlEvents = {
 
 type Phase = 'new' | 'starting' | 'running' | 'draining' | 'closed';
 
+/**
+ * What to do with a new INVITE (operator drain, switchover): take it, refuse it with a
+ * final response (e.g. 503 + Retry-After, or 302 to the peer), or hold it unanswered
+ * until the admission changes (the engine has sent 100 Trying already).
+ */
+export type AdmissionDecision =
+  | { action: 'accept' }
+  | { action: 'refuse'; status: number; reason?: string; headers?: Record<string, string> }
+  | { action: 'hold' };
+export type Admission = (req: IncomingRequestLike) => AdmissionDecision;
+
 function isConnectOptions(x: SrfLike | DrachtioConnectOptions): x is DrachtioConnectOptions {
   return typeof (x as DrachtioConnectOptions).host === 'string' && typeof (x as SrfLike).invite !== 'function';
 }
@@ -75,6 +86,8 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   #ownSrf = false;
   #phase: Phase = 'new';
   #closing?: Promise<void>;
+  #admission?: Admission;
+  #held: Array<{ req: IncomingRequestLike; res: ServerResponseLike }> = [];
   /** Set by the application API while a router application is connected. */
   routeHook: RouteHook | undefined;
 
@@ -171,6 +184,27 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       }
       return;
     }
+    if (this.#admission) {
+      let d: AdmissionDecision;
+      try {
+        d = this.#admission(req);
+      } catch (err) {
+        this.#log.warn({ err }, 'admission threw: taking the call');
+        d = { action: 'accept' };
+      }
+      if (d.action === 'hold') {
+        this.#held.push({ req, res });
+        return;
+      }
+      if (d.action === 'refuse') {
+        try {
+          res.send(d.status, d.reason ?? '', { headers: d.headers ?? {} });
+        } catch (err) {
+          this.#log.warn({ err }, 'could not refuse INVITE');
+        }
+        return;
+      }
+    }
     const id = randomUUID();
     const offer = callOfferFrom(id, req, userOf(req.uri));
     this.emit('callOffered', offer);
@@ -207,6 +241,22 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     }
     const rec = this.store.get(id);
     if (rec) this.emit('callStarted', rec);
+  }
+
+  /**
+   * Sets (or with no argument clears) the admission of new INVITEs. INVITEs held so far
+   * are decided again under the new admission.
+   */
+  setAdmission(admission?: Admission): void {
+    this.#admission = admission;
+    const held = this.#held;
+    this.#held = [];
+    for (const h of held) this.#onInvite(h.req, h.res);
+  }
+
+  /** INVITEs held unanswered by the admission. */
+  get heldInvites(): number {
+    return this.#held.length;
   }
 
   /** Records of the calls in progress. */

@@ -232,6 +232,14 @@ export class SyncNode extends TypedEmitter<SyncNodeEvents> {
     return this.#publisher.publish(record);
   }
 
+  /** Primary only: write everything queued and WAIT for the replica (see SyncPublisher.flush). */
+  flush(opts: { timeoutMs?: number } = {}): Promise<{ replicas: number; published: number }> {
+    if (this.#role !== R.Primary || !this.#publisher) {
+      return Promise.reject(new SyncError('SYNC_NOT_PRIMARY', `flush() while ${this.#role}`));
+    }
+    return this.#publisher.flush(opts);
+  }
+
   status(): SyncNodeStatus {
     const publisher = this.#publisher?.status();
     const mirror = this.#mirror?.status();

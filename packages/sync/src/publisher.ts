@@ -467,6 +467,34 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
     };
   }
 
+  /**
+   * Switchover flush: waits until everything queued is written (queue empty, nothing in
+   * flight), then WAITs for one replica to acknowledge it. Resolves with the number of
+   * replicas that acknowledged (0 when none did within `timeoutMs`); rejects when the
+   * publisher is not ready.
+   */
+  async flush(opts: { timeoutMs?: number } = {}): Promise<{ replicas: number; published: number }> {
+    if (this.#state !== P.Ready) throw new SyncError('SYNC_NOT_READY', `publisher is ${this.#state}`);
+    const deadline = this.#clock.now() + (opts.timeoutMs ?? this.#o.ackTimeoutMs);
+    while (this.#queue.length > 0 || this.#inFlight > 0) {
+      if (this.#clock.now() >= deadline) return { replicas: 0, published: this.#published };
+      if (this.#queue.length > 0 && this.#inFlight === 0) this.#scheduleFlush();
+      await new Promise<void>((res) => {
+        if (this.#inFlight === 0 && this.#queue.length === 0) return res();
+        if (this.#inFlight > 0) this.#inFlightWaiters.push(res);
+        else setImmediate(res);
+      });
+    }
+    const redis = this.#redis;
+    if (!redis) throw new SyncError('SYNC_NOT_READY', 'publisher has no connection');
+    const published = this.#published;
+    let n = 0;
+    while (n < 1 && this.#clock.now() < deadline) {
+      n = Number(await redis.wait(1, Math.max(1, Math.ceil(Math.min(WAIT_SLICE_MS, deadline - this.#clock.now())))));
+    }
+    return { replicas: n, published };
+  }
+
   /** Stop accepting, write what is queued (bounded by timeoutMs), disconnect. Idempotent. */
   close(timeoutMs = 2000): Promise<void> {
     if (this.#closePromise) return this.#closePromise;
