@@ -142,6 +142,8 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
   h.on('role', (role, epoch, reason) => log.info({ role, epoch, reason }, 'role'));
   h.on('takeoverFinished', (ms, info) => log.info({ ms, ...info }, 'takeover finished'));
   h.on('steppedDown', (ms, info) => log.info({ ms, ...info }, 'stepped down'));
+  sync.on('ready', () => log.info({ syncRole: sync.role, records: sync.records().length }, 'sync ready'));
+  sync.on('notReady', (reasons) => log.warn({ syncRole: sync.role, reasons }, 'sync not ready'));
   try {
     await h.start({ callControl: node.calls });
   } catch (err) {
