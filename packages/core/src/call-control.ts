@@ -57,12 +57,14 @@ type Phase = 'new' | 'starting' | 'running' | 'draining' | 'closed';
 /**
  * What to do with a new INVITE (operator drain, switchover): take it, refuse it with a
  * final response (e.g. 503 + Retry-After, or 302 to the peer), or hold it unanswered
- * until the admission changes (the engine has sent 100 Trying already).
+ * until the admission changes (the engine has sent 100 Trying already), or drop it
+ * unanswered (a node that no longer owns SIP forgets what it held).
  */
 export type AdmissionDecision =
   | { action: 'accept' }
   | { action: 'refuse'; status: number; reason?: string; headers?: Record<string, string> }
-  | { action: 'hold' };
+  | { action: 'hold' }
+  | { action: 'drop' };
 export type Admission = (req: IncomingRequestLike) => AdmissionDecision;
 
 function isConnectOptions(x: SrfLike | DrachtioConnectOptions): x is DrachtioConnectOptions {
@@ -196,6 +198,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
         this.#held.push({ req, res });
         return;
       }
+      if (d.action === 'drop') return;
       if (d.action === 'refuse') {
         try {
           res.send(d.status, d.reason ?? '', { headers: d.headers ?? {} });

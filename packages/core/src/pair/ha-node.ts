@@ -125,6 +125,11 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
   readonly sink: RecordSink;
   /** Give this to CallControl as `epoch`. */
   readonly epoch = (): number => this.#epoch;
+  /**
+   * Switchover drain (issue 6, set by the admin layer's NodeOps): stop new work, flush
+   * sync, wait until the passive has everything. Run by HaController.requestSwitchover.
+   */
+  switchoverDrain: ((epoch: number) => Promise<void>) | undefined;
 
   readonly #o: HaNodeOptions;
   readonly #clock: Clock;
@@ -166,6 +171,7 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
     const actions: HaActions = {
       becomeActive: (epoch) => this.#becomeActive(epoch),
       becomePassive: (epoch) => this.#becomePassive(epoch),
+      drain: (epoch) => this.switchoverDrain?.(epoch) ?? Promise.resolve(),
     };
     this.controller = new HaController({
       nodeId: opts.nodeId,
