@@ -20,3 +20,4 @@ export type * from './srf-surface.js';
 export * from './pair/index.js';
 export * from './ha/index.js';
 export * from './takeover/index.js';
+export * from './app-api/index.js';
