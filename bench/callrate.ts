@@ -29,7 +29,7 @@ const { values: flags } = parseArgs({
 
 const quick = flags.quick!;
 const modes = flags.modes!.split(',').filter(Boolean) as Array<'direct' | 'node'>;
-const rates = (flags.rates ?? (quick ? '200,500,1000,2000' : '200,500,1000,1500,2000,3000,4000,6000,8000,10000')).split(',').map(Number);
+const rates = (flags.rates ?? (quick ? '200,500,1000,2000' : '200,500,1000,1500,2000,3000,4000,5000,6000,8000,10000')).split(',').map(Number);
 const stepSec = Number(flags['step-sec'] ?? (quick ? 2 : 5));
 const holds = (flags.holds ?? (quick ? '0,5000' : '0,30000')).split(',').map(Number);
 const cap = Number(flags.cap ?? 20000);
@@ -73,7 +73,8 @@ async function step(mode: 'direct' | 'node', holdMs: number, rate: number): Prom
   const calls = holdMs > 0 ? Math.min(rate * stepSec, cap) : rate * stepSec;
   // Zero hold: a generous cap that only an overloaded system reaches. Long hold: every call of the step open at once, within `cap`.
   const limit = holdMs > 0 ? Math.min(calls, cap) : Math.max(1000, rate * 5);
-  const recvTimeoutMs = 10_000;
+  // The callee waits the whole hold for the BYE: the receive timeout must outlast it.
+  const recvTimeoutMs = 10_000 + holdMs;
   const uas = await Sipp.start({ scenario: 'uas-basic', localIp: ip, recvTimeoutMs, name: 'callee' });
   let node: StartedNode | undefined;
   if (mode === 'node') {

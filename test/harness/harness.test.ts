@@ -45,7 +45,9 @@ describe('Topology', () => {
       name: 'lifecycle',
       bridges: ['sip', 'sync'],
       hosts: { a: { sip: '198.18.1.1/24', sync: '198.18.2.1/24' }, b: { sip: '198.18.1.2/24', sync: '198.18.2.2/24' } },
+      sysctls: { 'net.ipv4.conf.all.arp_accept': '1' },
     });
+    expect((await topo.host('b').exec(['sysctl', '-n', 'net.ipv4.conf.all.arp_accept'])).stdout.trim()).toBe('1');
     const names = topo.namespaces();
     expect(names).toHaveLength(3);
     for (const n of names) expect(listNetns()).toContain(n);

@@ -153,6 +153,8 @@ export interface TopologyOptions {
   bridges: readonly string[];
   /** host name → { bridge name → 'address/prefix' }. Host names: [a-z][a-z0-9]{0,11}. */
   hosts: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** sysctls set in every host namespace after its interfaces exist, e.g. { 'net.ipv4.conf.all.arp_accept': '1' }. */
+  sysctls?: Readonly<Record<string, string>>;
 }
 
 export interface Link {
@@ -214,6 +216,9 @@ export class Topology {
           await ns.ip(['addr', 'add', cidr, 'dev', bridge]);
           await ns.ip(['link', 'set', bridge, 'up']);
           topo.links.set(`${hostName}/${bridge}`, { host: hostName, bridge, ifname: bridge, peer, cidr, address: cidr.split('/')[0]! });
+        }
+        for (const [key, value] of Object.entries(opts.sysctls ?? {})) {
+          await ns.exec(['sysctl', '-qw', `${key}=${value}`]);
         }
         h++;
       }
