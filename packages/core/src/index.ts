@@ -1,5 +1,5 @@
 export { CallControl } from './call-control.js';
-export type { CallControlOptions, CallControlEvents, DrachtioConnectOptions } from './call-control.js';
+export type { CallControlOptions, CallControlEvents, DrachtioConnectOptions, Admission, AdmissionDecision } from './call-control.js';
 export { B2BCall, splitHeaderList } from './call/b2b-call.js';
 export type { B2BCallOptions } from './call/b2b-call.js';
 export { CallState, transition, isLegalTransition, isFinal } from './call/call-state.js';
@@ -21,3 +21,4 @@ export * from './pair/index.js';
 export * from './ha/index.js';
 export * from './takeover/index.js';
 export * from './app-api/index.js';
+export * from './admin/index.js';

@@ -1,0 +1,119 @@
+/**
+ * The admin API's view of a node (issue 6). `AdminNode` is the facade the AdminServer
+ * serves; NodeOps implements it for a standalone node and for a node of a pair, tests
+ * implement it by hand.
+ */
+import type { Registry } from 'prom-client';
+
+export interface AdminPathStatus {
+  name: string;
+  network: string;
+  up: boolean;
+  lastSeenMs: number | null;
+}
+
+export interface DrainOptions {
+  /** Final response to new INVITEs. Default 503. Ignored when `redirect` is set. */
+  code?: number;
+  /** Retry-After seconds on the 503 (0: no header). Default 30. */
+  retryAfter?: number;
+  /** Answer new INVITEs 302 with this Contact (e.g. the peer's SIP URI) instead. */
+  redirect?: string;
+  /** Give up waiting for calls to end after this long; 0 = no limit. Default 0. */
+  timeoutMs?: number;
+}
+
+export type DrainState = 'idle' | 'draining' | 'done' | 'timedOut' | 'cancelled';
+
+export interface DrainStatus {
+  state: DrainState;
+  code: number | null;
+  retryAfter: number | null;
+  redirect: string | null;
+  startedAt: string | null;
+  elapsedMs: number;
+  timeoutMs: number;
+  callsAtStart: number;
+  callsLeft: number;
+  refused: number;
+}
+
+export interface SwitchoverOptions {
+  force?: boolean;
+  /** How long to wait for the peer to report active. */
+  timeoutMs?: number;
+}
+
+export interface SwitchoverReport {
+  from: string;
+  to: string;
+  epoch: number;
+  /** Request to the peer reporting active. */
+  ms: number;
+  forced: boolean;
+  phases: { settleMs: number; flushMs: number; handoverMs: number };
+  callsAtStart: { connected: number; ringing: number };
+  /** New INVITEs held at the cut (they get no final answer from this node). */
+  heldAtCut: number;
+  flushRounds: number;
+  replicasAcked: number;
+}
+
+export interface NodeStatusView {
+  nodeId: string;
+  version: string;
+  uptimeMs: number;
+  mode: 'standalone' | 'pair';
+  role: string;
+  epoch: number;
+  accepting: boolean;
+  /** Whether the node is running at all (call control started). */
+  state: string;
+  vip: { name: string; heldHere: boolean; holder: string | null } | null;
+  calls: { connected: number; ringing: number; total: number };
+  sync: { role: string; ready: boolean; reasons: string[]; lagEntries: number | null; lagMs: number | null } | null;
+  peer: { id: string; alive: boolean; role: string | null; epoch: number | null; ready: boolean | null; lastSeenMs: number | null } | null;
+  paths: AdminPathStatus[];
+  pairReady: boolean | null;
+  pairReasons: string[];
+  switchover: { running: boolean; last: SwitchoverReport | null; lastError: { code: string; message: string } | null };
+  drain: DrainStatus;
+  alarms: { code: string; text: string }[];
+}
+
+export interface CallLegView {
+  callId: string;
+  state: string;
+  localUri: string;
+  remoteUri: string;
+}
+
+export interface CallView {
+  id: string;
+  state: string;
+  ageMs: number;
+  epoch: number;
+  version: number;
+  legs: { a: CallLegView; b: CallLegView };
+}
+
+export interface CallFilter {
+  /** Call state, or the groups 'connected' / 'ringing'. */
+  state?: string;
+  /** Only calls at least this old. */
+  minAgeMs?: number;
+  /** Only calls whose id, or a leg's Call-ID or URI, contains this text. */
+  match?: string;
+  limit?: number;
+}
+
+/** What an AdminServer serves. */
+export interface AdminNode {
+  status(): NodeStatusView;
+  calls(filter: CallFilter): CallView[];
+  drain(opts: DrainOptions): DrainStatus;
+  drainStatus(): DrainStatus;
+  cancelDrain(): DrainStatus;
+  switchover(opts: SwitchoverOptions): Promise<SwitchoverReport>;
+  readonly metrics: Registry;
+}
