@@ -16,6 +16,7 @@ export interface NodeConfig extends HaConfig {
   engine: { thread: boolean };
   log: { level: (typeof LOG_LEVELS)[number] };
   drain: { timeoutMs: number };
+  app: { address: string; port: number; tokens: Record<string, string>; routeTimeoutMs: number; maxBacklog: number };
 }
 
 /** Parses `PREFIX=URI` (the `--route` flag and DUALSIP_ROUTES entries). */
@@ -59,6 +60,18 @@ convict.addFormat({
 });
 
 convict.addFormat(HB_PATHS_FORMAT);
+// app.tokens: {name: token} in a file; NAME=TOKEN,... in DUALSIP_APP_TOKENS and --app-token.
+convict.addFormat({
+  name: 'app-tokens',
+  coerce: (v: string) => Object.fromEntries(v.split(',').filter((s) => s.trim()).map((s) => [s.slice(0, s.indexOf('=')).trim(), s.slice(s.indexOf('=') + 1).trim()])),
+  validate(v: unknown) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be an object of application name → token');
+    for (const [name, t] of Object.entries(v)) {
+      if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`${JSON.stringify(name)} is not an application name (letters, digits, _ . -)`);
+      if (typeof t !== 'string' || t.length < 8) throw new Error(`token of ${name} must be a string of at least 8 characters`);
+    }
+  },
+});
 
 function schema() {
   return {
@@ -89,6 +102,13 @@ function schema() {
     },
     drain: {
       timeoutMs: { doc: 'How long shutdown waits for calls to end.', format: 'nat', default: 30_000, env: 'DUALSIP_DRAIN_TIMEOUT_MS' },
+    },
+    app: {
+      address: { doc: 'Application API (WebSocket) address; empty: sip.address.', format: 'ip-address-or-empty', default: '', env: 'DUALSIP_APP_ADDRESS' },
+      port: { doc: 'Application API port (0: ephemeral, reported in "node ready").', format: 'port', default: 0, env: 'DUALSIP_APP_PORT' },
+      tokens: { doc: 'Application name → token; the API runs only when at least one is set.', format: 'app-tokens', default: {} as Record<string, string>, env: 'DUALSIP_APP_TOKENS', sensitive: true },
+      routeTimeoutMs: { doc: 'Longest a new call waits for a router application before static routing.', format: 'nat', default: 1000, env: 'DUALSIP_APP_ROUTE_TIMEOUT_MS' },
+      maxBacklog: { doc: 'Unsent bytes per application before it is disconnected.', format: 'nat', default: 1024 * 1024, env: 'DUALSIP_APP_MAX_BACKLOG' },
     },
   };
 }

@@ -12,6 +12,7 @@ import {
   FileEpochStore,
   HaNode,
   MemoryEpochStore,
+  pairSourceFromHaNode,
   RedisServer,
   SyncNode,
   UdpHeartbeatTransport,
@@ -139,6 +140,8 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
     vipName: floating ? config.vip.address : portName,
   });
   const h = ha;
+  // The application API (if configured) reports roles, takeovers and which node is active.
+  node.app?.attachPair(pairSourceFromHaNode(h));
   h.on('role', (role, epoch, reason) => log.info({ role, epoch, reason }, 'role'));
   h.on('takeoverFinished', (ms, info) => log.info({ ms, ...info }, 'takeover finished'));
   h.on('steppedDown', (ms, info) => log.info({ ms, ...info }, 'stepped down'));

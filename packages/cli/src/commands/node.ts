@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import { CallControl } from '@dualsip/core';
+import { AppServer, CallControl } from '@dualsip/core';
 import type { RecordSink } from '@dualsip/core';
 import { CliError } from '../errors.js';
 import { loadNodeConfig, parseRouteSpec, type ConfigOverrides, type NodeConfig } from '../config.js';
@@ -20,6 +20,10 @@ export const NODE_USAGE = `usage: dualsip node [options]
   --engine-in-process      run the engine in the main thread (engine.thread=false)
   --drain-timeout MS       shutdown drain timeout      (drain.timeoutMs)
   --log-level LEVEL        pino level                  (log.level, DUALSIP_LOG_LEVEL)
+  --app-address IP         application API address     (app.address; default sip.address)
+  --app-port N             application API port, 0=any (app.port, DUALSIP_APP_PORT)
+  --app-token NAME=TOKEN   application token, repeatable; the API runs when set (app.tokens, DUALSIP_APP_TOKENS)
+  --app-route-timeout MS   router application timeout  (app.routeTimeoutMs)
 ${HA_USAGE}`;
 
 export const NODE_FLAGS = {
@@ -36,6 +40,10 @@ export const NODE_FLAGS = {
   'engine-in-process': { type: 'boolean' },
   'drain-timeout': { type: 'string' },
   'log-level': { type: 'string' },
+  'app-address': { type: 'string' },
+  'app-port': { type: 'string' },
+  'app-token': { type: 'string', multiple: true },
+  'app-route-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   ...HA_FLAGS,
 } as const;
@@ -55,6 +63,10 @@ export function flagsToOverrides(flags: NodeFlagValues): ConfigOverrides {
     'drachtio.secret': flags['drachtio-secret'],
     'drain.timeoutMs': flags['drain-timeout'],
     'log.level': flags['log-level'],
+    'app.address': flags['app-address'],
+    'app.port': flags['app-port'],
+    'app.tokens': flags['app-token'] ? flags['app-token'].join(',') : undefined,
+    'app.routeTimeoutMs': flags['app-route-timeout'],
     ...haFlagsToOverrides(flags),
   };
   if (flags['engine-in-process']) o['engine.thread'] = false;
@@ -72,6 +84,8 @@ export interface RunningNode {
   config: NodeConfig;
   engine: EngineHandle;
   calls: CallControl;
+  /** The application API, when app.tokens is set. */
+  app?: AppServer;
   logger: Logger;
   /** Drains calls, stops core and engine. Idempotent. */
   close(): Promise<void>;
@@ -106,14 +120,36 @@ export async function startNode(opts: { config: NodeConfig; logger?: Logger; sin
     await engine.close();
     throw new CliError({ code: 'ERR_CORE', message: `call control failed to start: ${(err as Error).message}`, cause: err });
   }
+  let app: AppServer | undefined;
+  if (Object.keys(config.app.tokens).length > 0) {
+    app = new AppServer({
+      calls,
+      nodeId: config.node.id || `${config.sip.address}:${config.sip.port}`,
+      address: config.app.address || config.sip.address,
+      port: config.app.port,
+      tokens: config.app.tokens,
+      routeTimeoutMs: config.app.routeTimeoutMs,
+      maxBacklog: config.app.maxBacklog,
+      logger: logger.child({ component: 'app-api' }),
+    });
+    try {
+      await app.start();
+    } catch (err) {
+      await calls.close({ timeoutMs: 0 });
+      await engine.close();
+      throw new CliError({ code: 'ERR_CORE', message: (err as Error).message, cause: err });
+    }
+  }
   let closing: Promise<void> | undefined;
   const node: RunningNode = {
     config,
     engine,
     calls,
+    ...(app ? { app } : {}),
     logger,
     close: () =>
       (closing ??= (async () => {
+        await app?.close();
         const t0 = Date.now();
         await calls.close();
         const t1 = Date.now();
@@ -124,7 +160,7 @@ export async function startNode(opts: { config: NodeConfig; logger?: Logger; sin
   // The harness and operators wait for this line, so it is written even when the log level hides info.
   const readyLogger = logger.isLevelEnabled('info') ? logger : pino({ level: 'info' });
   readyLogger.info(
-    { sip: engine.listen.map((l) => `${l.transport}:${l.address}:${l.port}`), listen: engine.listen, drachtio: `${engine.admin.address}:${engine.admin.port}`, engine: engine.mode },
+    { sip: engine.listen.map((l) => `${l.transport}:${l.address}:${l.port}`), listen: engine.listen, ...(app ? { app: `${app.address.address}:${app.address.port}` } : {}), drachtio: `${engine.admin.address}:${engine.admin.port}`, engine: engine.mode },
     'node ready',
   );
   return node;
