@@ -1,14 +1,36 @@
 #!/usr/bin/env bash
 # Health check of a dualsip node container (docker-compose.yml `healthcheck:`).
+# Exit 0 healthy, 1 unhealthy (Docker's convention), with one line saying why
+# (`docker inspect --format '{{json .State.Health}}' <container>` shows it).
 #
-# Today it checks that the node process is running and that the redis-server the node
-# starts on its sync address answers PING (the node starts it before anything else, and
-# it is the node's child: it goes away with the node). It does not yet ask the node
-# itself: once the admin API is there, this script queries its health endpoint instead
-# (see docs/operators.md, "Health checks").
-#
-# Exit 0 healthy, 1 unhealthy (Docker's convention), with one line saying why.
+# With DUALSIP_ADMIN_PORT set it asks the node itself: GET /v1/status on the admin API
+# (bearer DUALSIP_ADMIN_TOKEN). Healthy: the node answers and is running in any role
+# (active, passive, fenced or draining are all a live node; alarms are reported, not
+# judged: a passive that cannot see its peer is still the node you want running).
+# Without DUALSIP_ADMIN_PORT (admin API not configured) it falls back to: the node
+# process runs and the redis-server the node starts on its sync address answers PING.
 set -uo pipefail
+
+if [ -n "${DUALSIP_ADMIN_PORT:-}" ]; then
+  exec node --input-type=module -e '
+    const { DUALSIP_ADMIN_ADDRESS: a = "127.0.0.1", DUALSIP_ADMIN_PORT: port, DUALSIP_ADMIN_TOKEN: token = "" } = process.env;
+    const host = a === "0.0.0.0" || a === "" ? "127.0.0.1" : a === "::" ? "::1" : a;
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/v1/status`;
+    const fail = (why) => { console.error(`unhealthy: ${why}`); process.exit(1); };
+    let res;
+    try {
+      res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) });
+    } catch (err) {
+      fail(`admin API ${url}: ${err?.cause?.code ?? err?.message ?? err}`);
+    }
+    if (res.status !== 200) fail(`admin API ${url}: HTTP ${res.status}`);
+    let s;
+    try { s = await res.json(); } catch { fail(`admin API ${url}: not JSON`); }
+    if (s.role === "closed" || s.state === "closed") fail(`node ${s.nodeId} is closed`);
+    const alarms = (s.alarms ?? []).map((x) => x.code).join(",");
+    console.log(`healthy: node ${s.nodeId} ${s.role} epoch ${s.epoch}` + (s.peer ? ` peer ${s.peer.alive ? "alive" : "silent"}` : "") + (alarms ? ` alarms ${alarms}` : ""));
+  '
+fi
 
 # (The node's command line names the launcher; this script's own does not.)
 if ! grep -qs 'packages/cli/bin/dualsip\.js' /proc/[0-9]*/cmdline 2>/dev/null; then
@@ -23,4 +45,4 @@ if [ "$reply" != PONG ]; then
   echo "unhealthy: redis-server on $host:$port: ${reply:-no reply}" >&2
   exit 1
 fi
-echo "healthy: node running, redis on $host:$port answers"
+echo "healthy: node running, redis on $host:$port answers (admin API not configured)"
