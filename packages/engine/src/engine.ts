@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import { SipParseError, createResponse, getHeader, parseMessage, parseVia, serializeMessage, type SipMessage } from './messages/index.js';
+import { SipParseError, createResponse, getHeader, parseMessage, parseVia, wireBytes, type SipMessage } from './messages/index.js';
 import { TransactionLayer, responseDestination } from './transactions/index.js';
 import { WireServer } from './wire/server.js';
 import { UserAgent, type UnknownDialogPolicy, type UserAgentStats } from './ua/agent.js';
@@ -299,7 +299,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (dest.connectionId !== undefined) {
       for (const l of this.binds) if (l.transport.hasConnection(dest.connectionId)) return l.transport;
     }
-    const family = isIPv6(dest.address) ? 6 : 4;
+    const family = dest.address.includes(':') ? 6 : 4;
     let sameTransport: TransportLayer | undefined;
     for (const l of this.binds) {
       if (l.bound.transport !== dest.transport) continue;
@@ -312,16 +312,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   private sendBuffer(buf: Buffer, dest: Dest, onError?: (err: Error) => void): void {
     const t = this.transportFor(dest);
     if (!t) throw new EngineError('EENGINE_NO_TRANSPORT', `no ${dest.transport} transport is listening`);
-    t.send(buf, dest, onError ?? this.onSendError);
+    t.send(buf, dest, onError);
   }
-
-  private readonly onSendError = (err: Error): void => {
-    this.opts.logger?.warn({ err }, 'send failed');
-  };
 
   private sendMessage(msg: SipMessage, dest: Dest, onError?: (err: Error) => void): void {
     try {
-      this.sendBuffer(serializeMessage(msg), dest, onError);
+      this.sendBuffer(wireBytes(msg), dest, onError);
     } catch (err) {
       if (onError) onError(err as Error);
       else this.opts.logger?.warn({ err }, 'send failed');

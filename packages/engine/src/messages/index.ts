@@ -8,7 +8,8 @@
  *       codes: EMPTY_MESSAGE, BAD_START_LINE, BAD_STATUS, BAD_VERSION(505), BAD_REQUEST_URI(400), BAD_HEADER(400),
  *       MISSING_HEADER, BAD_CSEQ, BAD_VIA, CSEQ_METHOD_MISMATCH(400), BAD_CONTENT_LENGTH(400), BODY_TRUNCATED(400),
  *       MESSAGE_TOO_LARGE(513). Unknown methods parse fine (the UA answers 501).
- *   serializeMessage(msg): Buffer              Content-Length always rewritten from body.length
+ *   serializeMessage(msg): Buffer              Content-Length always rewritten from body.length (memoized while unchanged)
+ *   wireBytes(msg): Buffer                     the bytes it arrived as while unchanged, else serializeMessage(msg)
  *   getHeader / getHeaders / setHeader / prependHeader / appendHeader / removeHeader / removeFirstHeader
  *       names case-insensitive, compact forms accepted; stored names are canonical long forms
  *   parseUri / formatUri, parseNameAddr / formatNameAddr, parseVia / formatVia, parseCSeq   (throw SipParseError)
@@ -21,7 +22,7 @@
  */
 export * from './types.js';
 export { parseMessage, DEFAULT_MAX_MESSAGE_SIZE, type ParseOptions } from './parser.js';
-export { serializeMessage } from './serializer.js';
+export { serializeMessage, wireBytes } from './serializer.js';
 export {
   getHeader,
   getHeaders,

@@ -7,6 +7,7 @@
 import { canonicalName, MULTI_VALUE, splitCommaValues } from './headers.js';
 import { isToken, parseCSeq, parseUri, parseVia } from './fields.js';
 import { SipParseError, type Header, type SipMessage, type SipRequest } from './types.js';
+import { rememberWireBytes } from './serializer.js';
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 65_535;
 
@@ -250,6 +251,9 @@ export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
     const err = new SipParseError(deferred.code, deferred.message, canAnswer ? deferred.status : undefined);
     if (canAnswer) err.request = msg as SipRequest;
     throw err;
+  }
+  if (contentLength !== undefined && parseContentLength(contentLength) === msg.body.length) {
+    rememberWireBytes(msg, buf.subarray(start, bodyStart + msg.body.length));
   }
   return msg;
 }

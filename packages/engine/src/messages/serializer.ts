@@ -1,11 +1,85 @@
 import type { SipMessage } from './types.js';
 
 /**
+ * The bytes a message last serialized to (or was parsed from), with a snapshot of what they were made
+ * of. A relayed or retransmitted message that nobody changed is sent as those bytes again instead of
+ * being rebuilt; the snapshot check is pointer compares of the same strings, so any change (a header
+ * value replaced, pushed or removed, a new body, Request-URI or status) makes a fresh serialization.
+ */
+interface Memo {
+  buf: Buffer;
+  a: string | number;
+  b: string;
+  body: Buffer;
+  names: string[];
+  values: string[];
+  /** true: the bytes the message arrived as (not the canonical form). */
+  received: boolean;
+}
+const memos = new WeakMap<SipMessage, Memo>();
+
+function snapshot(msg: SipMessage, buf: Buffer, received: boolean): void {
+  const hs = msg.headers;
+  const names = new Array<string>(hs.length);
+  const values = new Array<string>(hs.length);
+  for (let i = 0; i < hs.length; i++) {
+    names[i] = hs[i]!.name;
+    values[i] = hs[i]!.value;
+  }
+  memos.set(msg, {
+    buf,
+    a: msg.kind === 'request' ? msg.method : msg.status,
+    b: msg.kind === 'request' ? msg.uri : msg.reason,
+    body: msg.body,
+    names,
+    values,
+    received,
+  });
+}
+
+function cached(msg: SipMessage, acceptReceived: boolean): Buffer | undefined {
+  const m = memos.get(msg);
+  if (m === undefined || m.body !== msg.body || (m.received && !acceptReceived)) return undefined;
+  if (msg.kind === 'request' ? m.a !== msg.method || m.b !== msg.uri : m.a !== msg.status || m.b !== msg.reason) return undefined;
+  const hs = msg.headers;
+  if (hs.length !== m.names.length) return undefined;
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i]!;
+    if (h.name !== m.names[i] || h.value !== m.values[i]) return undefined;
+  }
+  return m.buf;
+}
+
+/**
+ * The parser records the bytes a message arrived as (start line to end of body, with a correct
+ * Content-Length), so relaying it unchanged relays those bytes.
+ */
+export function rememberWireBytes(msg: SipMessage, buf: Buffer): void {
+  snapshot(msg, buf, true);
+}
+
+/**
+ * Bytes to put on the wire for `msg`: what it arrived as if it is unchanged since it was parsed, else its
+ * serialization (also remembered, so a retransmission or a relay of the same unchanged message reuses it).
+ */
+export function wireBytes(msg: SipMessage): Buffer {
+  return cached(msg, true) ?? serializeMessage(msg);
+}
+
+/**
  * Serializes a message to bytes: start line, one "Name: value" line per header,
  * Content-Length (rewritten from body.length in place, or appended), empty line,
  * body. Header names and values are written as stored.
  */
 export function serializeMessage(msg: SipMessage): Buffer {
+  const hit = cached(msg, false);
+  if (hit !== undefined) return hit;
+  const out = build(msg);
+  snapshot(msg, out, false);
+  return out;
+}
+
+function build(msg: SipMessage): Buffer {
   let head =
     msg.kind === 'request' ? `${msg.method} ${msg.uri} SIP/2.0\r\n` : `SIP/2.0 ${msg.status} ${msg.reason}\r\n`;
   const body = msg.body ?? EMPTY;

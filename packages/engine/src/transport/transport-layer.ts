@@ -62,6 +62,45 @@ function remoteKey(address: string, port: number): string {
   return `${address.toLowerCase()}|${port}`;
 }
 
+/** 4 or 6 for an IP literal, 0 otherwise — without the regular expressions of net.isIP on every datagram. */
+function ipFamily(a: string): 0 | 4 | 6 {
+  if (a.includes(':')) return net.isIPv6(a) ? 6 : 0;
+  let dots = 0;
+  let digits = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0) return 0;
+      dots++;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) digits++;
+    else return 0;
+  }
+  return dots === 3 && digits > 0 ? (net.isIPv4(a) ? 4 : 0) : 0;
+}
+
+const ipCache = new Map<string, 0 | 4 | 6>();
+function familyOf(a: string): 0 | 4 | 6 {
+  let f = ipCache.get(a);
+  if (f === undefined) {
+    f = ipFamily(a);
+    if (ipCache.size > 10_000) ipCache.clear();
+    ipCache.set(a, f);
+  }
+  return f;
+}
+
+/**
+ * dgram resolves every destination through dns.lookup, which for an IP literal still defers the send to
+ * the next tick behind a regular-expression check. Destinations here are always IP literals (the UA
+ * resolves names before), so answer at once.
+ */
+function literalLookup(host: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  const f = familyOf(host);
+  if (f === 0) cb(new TransportError('ERR_BAD_DESTINATION', `not an IP address: ${host}`), host, 4);
+  else cb(null, host, f);
+}
+
 function stripV4Mapped(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
@@ -143,6 +182,7 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
       recvBufferSize: this.opts.recvBufferSize,
       sendBufferSize: this.opts.sendBufferSize,
       ipv6Only: family === 6,
+      lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
     });
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
@@ -272,19 +312,20 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
       return;
     }
     if (dest.transport === 'udp') {
-      const family = net.isIPv6(dest.address) ? 6 : net.isIPv4(dest.address) ? 4 : 0;
+      const family = familyOf(dest.address);
       if (family === 0 || !Number.isInteger(dest.port) || dest.port <= 0 || dest.port > 65535) {
         fail(new TransportError('ERR_BAD_DESTINATION', `bad UDP destination ${dest.address}:${dest.port}`));
         return;
       }
-      const entry = this.udp.find((u) => u.family === family);
+      const entry = this.udp.length === 1 && this.udp[0]!.family === family ? this.udp[0] : this.udp.find((u) => u.family === family);
       if (!entry) {
         fail(new TransportError('ERR_NO_TRANSPORT', `no UDP socket for IPv${family} destination ${dest.address}`));
         return;
       }
-      entry.socket.send(buf, dest.port, dest.address, (err) => {
-        if (err) fail(err);
-      });
+      // Without a callback a datagram that leaves at once costs no completion callback; a later error
+      // reaches the socket's 'error' event (logged and re-emitted above).
+      if (onError) entry.socket.send(buf, dest.port, dest.address, (err) => err && onError(err));
+      else entry.socket.send(buf, dest.port, dest.address);
       return;
     }
     if (dest.transport !== 'tcp') {

@@ -21,7 +21,9 @@ import {
   removeHeader,
   serializeMessage,
   setHeader,
+  wireBytes,
   type Header,
+  type SipMessage,
   type SipRequest,
   type SipResponse,
 } from '../messages/index.js';
@@ -108,9 +110,14 @@ function pad(n: number, w = 2): string {
 }
 
 /** drachtio's time stamp: HH:MM:SS.uuuuuu (UTC). */
+let lastWireMs = NaN;
+let lastWireTime = '';
 export function wireTime(ms: number): string {
+  if (ms === lastWireMs) return lastWireTime;
+  lastWireMs = ms;
   const d = new Date(ms);
-  return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds() * 1000, 6)}`;
+  lastWireTime = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds() * 1000, 6)}`;
+  return lastWireTime;
 }
 
 function uriOf(nameAddrOrUri: string): string {
@@ -195,9 +202,11 @@ export class UserAgent {
     this.reply(conn, msgId, `NOK|${reason.replace(/[|\r\n]/g, ' ')}`);
   }
 
-  private cdr(kind: 'attempt' | 'start' | 'stop', source: 'network' | 'application', extra: string | undefined, text: string): void {
+  /** A cdr:* record, only when some app asked for it (the message is serialized only then). */
+  private cdr(kind: 'attempt' | 'start' | 'stop', source: 'network' | 'application', extra: string | undefined, msg: SipMessage | string): void {
     const conn = this.opts.router.select(`cdr:${kind}`);
     if (!conn) return;
+    const text = typeof msg === 'string' ? msg : wireBytes(msg).toString('utf8');
     const t = wireTime(this.opts.clock.now());
     conn.send(`cdr:${kind}|${source}|${t}${extra !== undefined ? '|' + extra : ''}\r\n${text}`);
   }
@@ -273,7 +282,8 @@ export class UserAgent {
   }
 
   private forward(conn: AppConnection, req: SipRequest, info: RecvInfo, txnId: string, dialogId: string): void {
-    const buf = serializeMessage(req);
+    // drachtio-server hands the app the request as it arrived; unchanged, those are its received bytes
+    const buf = wireBytes(req);
     const meta = this.meta('network', buf.length, info.transport, info.remote.address, info.remote.port);
     conn.send(`sip|${meta}|${txnId}|${dialogId}|${info.local.address}|${info.local.port}|\r\n${buf.toString('utf8')}`);
   }
@@ -284,13 +294,13 @@ export class UserAgent {
       this.counters.rejected503++;
       this.log()?.info({ method: req.method }, 'no app registered for method: 503');
       this.respondStateless(st, req, 503);
-      if (req.method === 'INVITE') this.cdr('stop', 'application', 'call-rejected', serializeMessage(req).toString('utf8'));
+      if (req.method === 'INVITE') this.cdr('stop', 'application', 'call-rejected', req);
       return;
     }
     if (req.method === 'INVITE') {
       // drachtio-server answers every new INVITE with 100 Trying at once.
       this.respondStateless(st, req, 100);
-      if (!unknownDialog) this.cdr('attempt', 'network', undefined, serializeMessage(req).toString('utf8'));
+      if (!unknownDialog) this.cdr('attempt', 'network', undefined, req);
     }
     const txnId = randomUUID();
     const entry: ServerEntry = { txnId, st, req, info, conn, finalSent: false, unknownDialog };
@@ -316,7 +326,7 @@ export class UserAgent {
       return;
     }
     if (req.method === 'INVITE') this.respondStateless(st, req, 100);
-    if (req.method === 'BYE') this.cdr('stop', 'network', 'normal-release', serializeMessage(req).toString('utf8'));
+    if (req.method === 'BYE') this.cdr('stop', 'network', 'normal-release', req);
     const txnId = randomUUID();
     const entry: ServerEntry = { txnId, st, req, info, conn, dialog: d, dialogId: d.id, finalSent: false, unknownDialog: false };
     this.serverByTxnId.set(txnId, entry);
@@ -368,7 +378,7 @@ export class UserAgent {
     } catch (err) {
       this.log()?.warn({ err }, 'failed to send 487');
     }
-    this.cdr('stop', 'network', 'call-canceled', serializeMessage(req).toString('utf8'));
+    this.cdr('stop', 'network', 'call-canceled', req);
     this.forward(entry.conn, req, info, entry.txnId, '');
     this.dropServer(entry);
   }
@@ -528,7 +538,7 @@ export class UserAgent {
           conn,
           awaitingAck: isInvite,
         });
-        if (isInvite) this.cdr('start', 'application', 'uas', serializeMessage(res).toString('utf8'));
+        if (isInvite) this.cdr('start', 'application', 'uas', res);
       } else if (entry.unknownDialog && req.method !== 'BYE') {
         // learned after a takeover: the app answered an in-dialog request for a dialog we never saw
         const toTag = getTag(getHeader(req, 'To') ?? '') ?? '';
@@ -556,7 +566,7 @@ export class UserAgent {
       }
       if (d && isInvite) this.startAckWait(d, entry.st, res, parseCSeq(getHeader(req, 'CSeq') ?? '').seq);
     } else if (final && isInvite && !entry.dialog && !entry.unknownDialog) {
-      this.cdr('stop', 'application', 'call-rejected', serializeMessage(res).toString('utf8'));
+      this.cdr('stop', 'application', 'call-rejected', res);
     }
     if (final && req.method === 'BYE' && d) this.removeDialog(d);
     const buf = serializeMessage(res);
@@ -725,7 +735,7 @@ export class UserAgent {
         w.wait.cancel();
         this.ackWaits.delete(d);
       }
-      this.cdr('stop', 'application', 'normal-release', serializeMessage(req).toString('utf8'));
+      this.cdr('stop', 'application', 'normal-release', req);
     }
     const dest = await this.resolve(req.uri, d.routeSet, d.peer);
     this.sendClient(conn, msgId, req, dest, { dialog: d, dialogId: d.id, learn: false });
@@ -822,7 +832,7 @@ export class UserAgent {
     let dialogId: string | undefined;
     if (!learn && (method === 'INVITE' || method === 'SUBSCRIBE')) {
       dialogId = this.dialogs.makeId(callId, fromTag);
-      if (method === 'INVITE') this.cdr('attempt', 'application', undefined, serializeMessage(req).toString('utf8'));
+      if (method === 'INVITE') this.cdr('attempt', 'application', undefined, req);
     }
     this.sendClient(conn, msgId, req, dest, { dialogId, learn });
   }
@@ -895,7 +905,7 @@ export class UserAgent {
   }
 
   private relayResponse(entry: ClientEntry, res: SipResponse, dialogId: string): void {
-    const buf = serializeMessage(res);
+    const buf = wireBytes(res);
     const meta = this.meta('network', buf.length, entry.dest.transport, entry.dest.address, entry.dest.port);
     this.safeSend(entry.conn, `sip|${meta}|${entry.txnId}|${dialogId}|\r\n${buf.toString('utf8')}`);
   }
@@ -952,11 +962,11 @@ export class UserAgent {
             awaitingAck: false,
           });
           entry.dialogId = d.id;
-          if (method === 'INVITE') this.cdr('start', 'network', 'uac', serializeMessage(res).toString('utf8'));
+          if (method === 'INVITE') this.cdr('start', 'network', 'uac', res);
         }
         if (d && method === 'INVITE') d.inviteAck = { cseq: parseCSeq(getHeader(req, 'CSeq')!).seq };
       } else if (status >= 300 && method === 'INVITE' && !entry.dialog && !entry.learn) {
-        this.cdr('stop', 'network', status === 487 ? 'call-canceled' : 'call-rejected', serializeMessage(res).toString('utf8'));
+        this.cdr('stop', 'network', status === 487 ? 'call-canceled' : 'call-rejected', res);
       }
     }
     if (is2xx && entry.learn && !d && method !== 'BYE') {

@@ -27,6 +27,8 @@ export interface AppConnectionOptions {
 }
 
 let nextConnId = 0;
+const ID_PREFIX = `${randomUUID().slice(0, 8)}-`;
+let msgSeq = 0;
 
 export class AppConnection {
   readonly id = ++nextConnId;
@@ -69,7 +71,8 @@ export class AppConnection {
 
   /** Queues `msgId|payload` (a fresh msgId is generated) for the next flush; returns the msgId. */
   send(payload: string): string {
-    const msgId = randomUUID();
+    // unique per engine run: a random prefix and a counter (a UUID per message showed in profiles)
+    const msgId = `${ID_PREFIX}${(++msgSeq).toString(36)}`;
     this.sendRaw(`${msgId}|${payload}`);
     return msgId;
   }
