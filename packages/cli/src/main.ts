@@ -6,15 +6,19 @@ import { parseArgs } from 'node:util';
 import { CliError } from './errors.js';
 import { NODE_FLAGS, nodeCommand } from './commands/node.js';
 import { PAIR_FLAGS, pairCommand } from './commands/pair.js';
+import { STATUS_FLAGS, statusCommand } from './commands/status.js';
+import { SWITCHOVER_FLAGS, switchoverCommand } from './commands/switchover.js';
+import { DRAIN_FLAGS, drainCommand } from './commands/drain.js';
+import { CALLS_FLAGS, callsCommand } from './commands/calls.js';
 
 export const USAGE = `usage: dualsip <command> [options]
 commands:
   node        start a node (engine + call control)
   pair        start a single-host pair (two nodes, Redis, a SIPp callee on 127.0.0.1)
-  status      show a node's role and readiness    (not yet available)
-  switchover  hand the active role to the peer    (not yet available)
-  drain       stop taking calls, wait for calls   (not yet available)
-  calls       list calls in progress              (not yet available)
+  status      both nodes at a glance (exit 0 healthy, 3 degraded, 4 down)
+  switchover  graceful handover from the active node to the passive one
+  drain       stop new calls on a node, wait for its calls to end (--cancel)
+  calls       list calls in progress
 run \`dualsip <command> --help\` for the options of a command`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -39,11 +43,45 @@ const COMMANDS: Record<string, Command> = {
     return pairCommand(values);
   },
 };
-for (const later of ['status', 'switchover', 'drain', 'calls']) {
-  COMMANDS[later] = async () => {
-    throw new CliError({ code: 'ERR_USAGE', message: `dualsip ${later}: not implemented yet`, hint: 'only `dualsip node` exists so far' });
-  };
+function usageError(cmd: string, err: unknown): CliError {
+  return new CliError({ code: 'ERR_USAGE', message: `dualsip ${cmd}: ${(err as Error).message}`, hint: `run \`dualsip ${cmd} --help\`` });
 }
+COMMANDS.status = async (argv) => {
+  let p;
+  try {
+    p = parseArgs({ args: argv, options: STATUS_FLAGS, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw usageError('status', err);
+  }
+  return statusCommand(p.values);
+};
+COMMANDS.switchover = async (argv) => {
+  let p;
+  try {
+    p = parseArgs({ args: argv, options: SWITCHOVER_FLAGS, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw usageError('switchover', err);
+  }
+  return switchoverCommand(p.values);
+};
+COMMANDS.drain = async (argv) => {
+  let p;
+  try {
+    p = parseArgs({ args: argv, options: DRAIN_FLAGS, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw usageError('drain', err);
+  }
+  return drainCommand(p.values, p.positionals);
+};
+COMMANDS.calls = async (argv) => {
+  let p;
+  try {
+    p = parseArgs({ args: argv, options: CALLS_FLAGS, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw usageError('calls', err);
+  }
+  return callsCommand(p.values, p.positionals);
+};
 
 /** Runs the CLI; returns the exit code. Never throws. */
 export async function main(argv: string[]): Promise<number> {
