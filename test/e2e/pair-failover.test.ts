@@ -62,17 +62,24 @@ describe('pair in namespaces (floating IP)', () => {
       rate: 20, holdMs: 0, timeoutSec: Math.ceil(placeMs / 1000 + 8), recvTimeoutMs: 4000, traceRtt: true, keepDir: true, name: 'caller probe',
     });
     await new Promise((r) => setTimeout(r, placeMs + 1000));
+    // A takeover before the kill (missed heartbeats under load) would make every figure below meaningless.
+    expect(nodes.b!.process.lines().filter((l) => l.json?.['msg'] === 'took over: active'), 'B took over before A was killed').toEqual([]);
+    expect(lastRole(nodes.a!)?.role).toBe('active');
     const killAt = Date.now();
+    const bListening = nodes.b!.process.waitForLog((r) => r['msg'] === 'sip listening', { timeoutMs: 10_000, fromStart: false });
     nodes.a!.process.kill('SIGKILL'); // the whole process group: node, engine thread and its redis-server
     const took = await nodes.b!.process.waitForLog((r) => r['msg'] === 'took over: active', { timeoutMs: 10_000, fromStart: false });
     const tookAt = Number(took['time']);
     const probeResult = await probe.result();
     const loadResult = await load.result();
-    const answered = answerTimes(probe).filter((t) => t > killAt);
+    // Answers B gave: from the moment B's engine bound the VIP (A's last answers may land just after the kill).
+    const bBoundAt = Number((await bListening)['time']);
+    const answered = answerTimes(probe).filter((t) => t >= bBoundAt);
     const firstAnswerMs = answered.length > 0 ? answered[0]! - killAt : NaN;
     const figures = {
       calls: LOAD_CALLS, rate: LOAD_RATE, holdMs: HOLD_MS,
       killToTakeoverMs: tookAt - killAt,
+      killToVipBoundMs: bBoundAt - killAt,
       takeoverMs: Number(took['ms']),
       adopted: Number(took['adopted']),
       killToFirstNewCallAnsweredMs: Math.round(firstAnswerMs),
