@@ -139,15 +139,30 @@ export class DualsipClient extends TypedEmitter<DualsipClientEvents> {
       const check = (): boolean => this.#conns.some((c) => c.state === ConnectionState.Ready);
       if (check()) return resolve();
       const timer = setTimeout(() => {
-        for (const c of this.#conns) c.off('ready', onReady);
+        done();
         reject(new ClientError({ code: 'ERR_TIMEOUT', message: `no node ready among ${this.#conns.map((c) => c.url).join(', ')}` }));
       }, this.#o.requestTimeoutMs * 2);
-      const onReady = (): void => {
+      const done = (): void => {
         clearTimeout(timer);
-        for (const c of this.#conns) c.off('ready', onReady);
+        for (const c of this.#conns) {
+          c.off('ready', onReady);
+          c.off('error', onError);
+        }
+      };
+      const onReady = (): void => {
+        done();
         resolve();
       };
-      for (const c of this.#conns) c.on('ready', onReady);
+      // Every node refused us (token): no point in waiting.
+      const onError = (err: ClientError): void => {
+        if (!this.#conns.every((c) => c.state === ConnectionState.Closed)) return;
+        done();
+        reject(err);
+      };
+      for (const c of this.#conns) {
+        c.on('ready', onReady);
+        c.on('error', onError);
+      }
     });
   }
 
@@ -352,6 +367,11 @@ export class DualsipClient extends TypedEmitter<DualsipClientEvents> {
     const c = this.#connFor(node);
     if (!c) return Promise.reject(new ClientError({ code: 'ERR_DISCONNECTED', message: `not connected to node ${node}` }));
     return c.request({ type: 'query.pair' }) as Promise<PairView & { calls: number }>;
+  }
+
+  /** Cuts every connection now; each reconnects and re-subscribes (for tests, and for a node that stopped answering). */
+  dropConnections(): void {
+    for (const c of this.#conns) c.drop();
   }
 
   /** Closes every connection. Idempotent. */

@@ -95,8 +95,8 @@ export class NodeConnection extends TypedEmitter<NodeConnectionEvents> {
     } catch (err) {
       const e = err as ClientError;
       if (e.code === 'ERR_AUTH') {
-        this.emit('error', e);
         this.#shutdown(e);
+        this.emit('error', e);
         return;
       }
       ws.terminate();
@@ -137,8 +137,8 @@ export class NodeConnection extends TypedEmitter<NodeConnectionEvents> {
     if (st === ConnectionState.Closed) return;
     if (code === 4401) {
       const e = new ClientError({ code: 'ERR_AUTH', message: `${this.url} refused the token: ${reason}` });
-      this.emit('error', e);
       this.#shutdown(e);
+      this.emit('error', e);
       return;
     }
     this.#to(ConnectionState.Backoff);
