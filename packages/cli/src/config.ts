@@ -17,6 +17,7 @@ export interface NodeConfig extends HaConfig {
   log: { level: (typeof LOG_LEVELS)[number] };
   drain: { timeoutMs: number };
   app: { address: string; port: number; tokens: Record<string, string>; routeTimeoutMs: number; maxBacklog: number };
+  admin: { address: string; port: number; token: string };
 }
 
 /** Parses `PREFIX=URI` (the `--route` flag and DUALSIP_ROUTES entries). */
@@ -102,6 +103,11 @@ function schema() {
     },
     drain: {
       timeoutMs: { doc: 'How long shutdown waits for calls to end.', format: 'nat', default: 30_000, env: 'DUALSIP_DRAIN_TIMEOUT_MS' },
+    },
+    admin: {
+      address: { doc: "Admin API address: the node's own management address, never the floating IP.", format: 'ip-address', default: '127.0.0.1', env: 'DUALSIP_ADMIN_ADDRESS' },
+      port: { doc: 'Admin API port (0: any free port, logged).', format: 'port', default: 7080, env: 'DUALSIP_ADMIN_PORT' },
+      token: { doc: 'Bearer token of the admin API (at least 8 characters); empty: admin API off.', format: String, default: '', env: 'DUALSIP_ADMIN_TOKEN', sensitive: true },
     },
     app: {
       address: { doc: 'Application API (WebSocket) address; empty: sip.address.', format: 'ip-address-or-empty', default: '', env: 'DUALSIP_APP_ADDRESS' },
@@ -192,5 +198,8 @@ export function loadNodeConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; o
   }
   const props = config.getProperties() as unknown as NodeConfig;
   checkHaConfig(props);
+  if (props.admin.token !== '' && props.admin.token.length < 8) {
+    throw new CliError({ code: 'ERR_CONFIG', message: 'config error: admin.token: must be at least 8 characters', hint: 'set a longer admin.token (DUALSIP_ADMIN_TOKEN, --admin-token)' });
+  }
   return { ...props, routing: { default: routing.default as string, rules: routing.rules as RouteRule[] } };
 }

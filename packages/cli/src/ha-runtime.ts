@@ -28,6 +28,7 @@ import { startNode, type RunningNode } from './commands/node.js';
 export interface RunningHaNode extends RunningNode {
   ha: HaNode;
   redis: RedisServer | undefined;
+  sync: SyncNode;
 }
 
 function version(): string {
@@ -162,6 +163,7 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
     ...node,
     ha: h,
     redis,
+    sync,
     close: () =>
       (closing ??= (async () => {
         // Hand over first (release SIP and the VIP, tell the peer), then stop the node and Redis.

@@ -4,6 +4,7 @@ import type { RecordSink } from '@dualsip/core';
 import { CliError } from '../errors.js';
 import { loadNodeConfig, parseRouteSpec, type ConfigOverrides, type NodeConfig } from '../config.js';
 import { startEngine, type EngineHandle } from '../engine-host.js';
+import { startAdminApi } from '../admin-host.js';
 import { HA_FLAGS, HA_USAGE, haFlagsToOverrides } from '../pair-config.js';
 
 export const NODE_USAGE = `usage: dualsip node [options]
@@ -19,6 +20,9 @@ export const NODE_USAGE = `usage: dualsip node [options]
   --drachtio-secret S      engine admin secret         (drachtio.secret, DUALSIP_DRACHTIO_SECRET)
   --engine-in-process      run the engine in the main thread (engine.thread=false)
   --drain-timeout MS       shutdown drain timeout      (drain.timeoutMs)
+  --admin-address IP       admin API address, the node's own (admin.address, DUALSIP_ADMIN_ADDRESS)
+  --admin-port N           admin API port              (admin.port, DUALSIP_ADMIN_PORT; default 7080)
+  --admin-token T          admin API token, empty = off (admin.token, DUALSIP_ADMIN_TOKEN)
   --log-level LEVEL        pino level                  (log.level, DUALSIP_LOG_LEVEL)
   --app-address IP         application API address     (app.address; default sip.address)
   --app-port N             application API port, 0=any (app.port, DUALSIP_APP_PORT)
@@ -39,6 +43,9 @@ export const NODE_FLAGS = {
   'drachtio-secret': { type: 'string' },
   'engine-in-process': { type: 'boolean' },
   'drain-timeout': { type: 'string' },
+  'admin-address': { type: 'string' },
+  'admin-port': { type: 'string' },
+  'admin-token': { type: 'string' },
   'log-level': { type: 'string' },
   'app-address': { type: 'string' },
   'app-port': { type: 'string' },
@@ -62,6 +69,9 @@ export function flagsToOverrides(flags: NodeFlagValues): ConfigOverrides {
     'drachtio.port': flags['drachtio-port'],
     'drachtio.secret': flags['drachtio-secret'],
     'drain.timeoutMs': flags['drain-timeout'],
+    'admin.address': flags['admin-address'],
+    'admin.port': flags['admin-port'],
+    'admin.token': flags['admin-token'],
     'log.level': flags['log-level'],
     'app.address': flags['app-address'],
     'app.port': flags['app-port'],
@@ -175,6 +185,13 @@ export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv 
   const config = loadNodeConfig({ file: flags.config, env, overrides: flagsToOverrides(flags) });
   const logger = pino({ level: config.log.level });
   const node = config.ha.enabled ? await (await import('../ha-runtime.js')).startHaNode({ config, logger }) : await startNode({ config, logger });
+  let admin;
+  try {
+    admin = await startAdminApi({ node, config, logger });
+  } catch (err) {
+    await node.close();
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       const live = node.calls.calls();
@@ -184,6 +201,7 @@ export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv 
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  await admin?.close();
   await node.close();
   logger.info('node stopped');
   return 0;
