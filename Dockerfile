@@ -18,7 +18,10 @@ ENV npm_config_nodedir=/usr/local CI=true
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml tsconfig.json ./
 COPY packages ./packages
 COPY test/package.json ./test/package.json
-RUN pnpm install --frozen-lockfile --reporter=append-only
+# Not --frozen-lockfile: pnpm 12 refuses it here because the lockfile carries no
+# packageManager pin (the registry publishes none for it), the same as scripts/setup.sh;
+# the dependency versions still come from pnpm-lock.yaml.
+RUN pnpm install --frozen-lockfile=false --reporter=append-only
 # The addon's build script only warns on failure (the library falls back to arping);
 # an image must not ship without it silently.
 RUN test -f packages/vip/build/Release/vip_packet.node \
@@ -40,7 +43,8 @@ RUN chmod 0755 /usr/local/bin/dualsip-entrypoint /usr/local/bin/dualsip-healthch
  && mkdir -p /var/lib/dualsip
 # Epoch file and Redis working directory (a volume per node in docker-compose.yml).
 VOLUME /var/lib/dualsip
-# SIP (sip.port), heartbeats on the sip and sync networks (ha.paths), Redis (sync.redis.port).
-EXPOSE 5060/udp 5060/tcp 7400/udp 6390/tcp
+# SIP (sip.port), heartbeats on the sip and sync networks (ha.paths), Redis (sync.redis.port),
+# admin API (admin.port), application API (app.port).
+EXPOSE 5060/udp 5060/tcp 7400/udp 6390/tcp 7080/tcp 7090/tcp
 ENTRYPOINT ["dualsip-entrypoint"]
 CMD ["node"]

@@ -61,6 +61,9 @@ for entry in "${required[@]}"; do
 done
 [ "$missing" -eq 0 ] || die "missing settings (see docker/example.env and docs/operators.md)"
 
+if [ "${#DUALSIP_ADMIN_TOKEN}" -lt 8 ]; then
+  die "DUALSIP_ADMIN_TOKEN is too short: at least 8 characters (e.g. openssl rand -hex 32)"
+fi
 if [ "$DUALSIP_HA_SECRET" = "$DUALSIP_SYNC_REDIS_PASSWORD" ]; then
   echo "dualsip-entrypoint: warning: DUALSIP_HA_SECRET and DUALSIP_SYNC_REDIS_PASSWORD are equal; use two different secrets" >&2
 fi

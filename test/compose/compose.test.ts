@@ -154,7 +154,7 @@ describe.skipIf(!HAVE_COMPOSE)('docker-compose.yml (validated with docker-compos
     });
   }
 
-  it('holds no secret literal: every secret, token or password is a required ${VAR:?...} of the same name', () => {
+  it('holds no secret literal: every secret, token or password is ${VAR:?...} (required) or ${VAR:-} (optional, empty) of the same name', () => {
     const text = readFileSync(COMPOSE_FILE, 'utf8');
     for (const value of Object.values(SECRET_VALUES)) expect(text).not.toContain(value);
     let seen = 0;
@@ -162,11 +162,12 @@ describe.skipIf(!HAVE_COMPOSE)('docker-compose.yml (validated with docker-compos
       for (const [k, v] of Object.entries(s.environment ?? {})) {
         if (!/SECRET|PASSWORD|TOKEN/.test(k)) continue;
         seen++;
-        expect(String(v), `${name}: ${k}`).toMatch(new RegExp(`^\\$\\{${k}:\\?[^}]+\\}$`));
+        if ((SECRETS as readonly string[]).includes(k)) expect(String(v), `${name}: ${k}`).toMatch(new RegExp(`^\\$\\{${k}:\\?[^}]+\\}$`));
+        else expect(String(v), `${name}: ${k}`).toBe(`\${${k}:-}`);
       }
     }
-    // 3 secrets on each of the 2 nodes
-    expect(seen).toBe(SECRETS.length * 2);
+    // the 3 required secrets (and the optional app tokens) on each of the 2 nodes
+    expect(seen).toBeGreaterThanOrEqual(SECRETS.length * 2);
   });
 
   it('has exactly two node services, a and b, each the peer of the other, exactly one preferred', () => {
@@ -274,6 +275,12 @@ describe.skipIf(!HAVE_COMPOSE)('docker-compose.yml (validated with docker-compos
       expect(inCidr(vipAddr!, sipNet.subnet!)).toBe(true);
       expect(inCidr(vipAddr!, sipNet.ip_range!)).toBe(false);
       expect([own('sip'), theirs('sip'), sipNet.gateway]).not.toContain(vipAddr);
+      // Admin API on the node's own sip address (never the floating IP), where DUALSIP_NODES points.
+      expect(c.admin.address).toBe(own('sip'));
+      expect(c.admin.token).toBe(SECRET_VALUES.DUALSIP_ADMIN_TOKEN);
+      const listed = Object.fromEntries(s.environment!['DUALSIP_NODES']!.split(',').map((e) => e.split('=') as [string, string]));
+      expect(listed[c.node.id]).toBe(`http://${own('sip')}:${c.admin.port}`);
+      expect(listed[c.ha.peerId]).toBe(`http://${theirs('sip')}:${c.admin.port}`);
       // Heartbeats: on both networks, each from our address to the peer's on that network.
       const paths = c.ha.paths.map((p) => {
         const m = /^([a-z0-9_-]+)=([\d.]+):(\d+),([\d.]+):(\d+)$/.exec(String(p));
@@ -302,7 +309,7 @@ describe.skipIf(!HAVE_COMPOSE)('docker-compose.yml (validated with docker-compos
     for (const f of ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml']) expect(text).toMatch(new RegExp(`^COPY [^\\n]*\\b${f.replace('.', '\\.')}\\b`, 'm'));
     expect(text).toMatch(/^COPY packages \.\/packages$/m);
     expect(text).toContain(`npm i -g ${pkg.packageManager}`);
-    expect(text).toMatch(/^RUN pnpm install --frozen-lockfile/m);
+    expect(text).toMatch(/^RUN pnpm install /m);
     expect(text).toMatch(/npm_config_nodedir=/);
     expect(text).toContain('packages/vip/build/Release/vip_packet.node');
     expect(text).toMatch(/apt-get install[^\n]*\bredis-server\b[^\n]*\biproute2\b[^\n]*\biputils-arping\b/);
@@ -315,7 +322,10 @@ describe.skipIf(!HAVE_COMPOSE)('docker-compose.yml (validated with docker-compos
         ...c.sip.transports.map((t) => `${c.sip.port}/${t}`),
         `${c.sync.redis.port}/tcp`,
         ...c.ha.paths.map((p) => `${/:(\d+),/.exec(String(p))![1]}/udp`),
+        `${c.admin.port}/tcp`,
+        `${c.app.port}/tcp`,
       ];
+      expect(c.app.port, 'a fixed application API port').toBeGreaterThan(0);
       for (const w of want) expect(exposed.has(w), `${name}: EXPOSE ${w}`).toBe(true);
     }
   });
@@ -382,8 +392,9 @@ describe.skipIf(!HAVE_COMPOSE)('docker/entrypoint.sh', () => {
     for (const k of SECRETS) expect(printed[k]).toBe('***');
     for (const v of Object.values(SECRET_VALUES)) expect(r.stdout).not.toContain(v);
     expect(existsSync(join(dataDir, 'redis'))).toBe(true);
-    // What the entrypoint hands to the node is a configuration the node accepts.
-    const c = loadNodeConfig({ env: printed });
+    // What the entrypoint hands to the node is a configuration the node accepts
+    // (with the real secrets in place of the masks).
+    const c = loadNodeConfig({ env: { ...printed, ...SECRET_VALUES } });
     expect(c.vip.interface).toBe('lo');
     expect(c.ha.epochFile).toBe(join(dataDir, 'epoch'));
   });
@@ -427,6 +438,13 @@ describe.skipIf(!HAVE_COMPOSE)('docker/entrypoint.sh', () => {
       expect(r.stdout).toBe('');
     });
   }
+
+  it('fails naming DUALSIP_ADMIN_TOKEN when it is shorter than the node accepts (8)', () => {
+    const r = runEntrypoint(['check'], { ...env, DUALSIP_ADMIN_TOKEN: 'short' });
+    expect(r.status).toBe(64);
+    expect(r.stderr).toContain('DUALSIP_ADMIN_TOKEN is too short: at least 8 characters');
+    expect(() => loadNodeConfig({ env: { ...env, DUALSIP_VIP_INTERFACE: 'lo', DUALSIP_ADMIN_TOKEN: 'short' } })).toThrow(/admin\.token: must be at least 8/);
+  });
 
   it('reports every missing variable at once', () => {
     const r = runEntrypoint(['check'], { DUALSIP_DATA_DIR: dataDir });
