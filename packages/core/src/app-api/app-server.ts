@@ -292,7 +292,12 @@ export class AppServer extends TypedEmitter<AppServerEvents> {
       this.#error(s, id, err);
       return;
     }
-    if (s.app === null && msg.type !== 'hello') {
+    // hello is handled at once, so requests pipelined right behind it see the session authenticated.
+    if (msg.type === 'hello') {
+      this.#hello(s, msg);
+      return;
+    }
+    if (s.app === null) {
       this.#error(s, requestIdOf(msg), new AppApiError({ code: 'ERR_NOT_AUTHENTICATED', message: 'send hello with your token first' }));
       return;
     }
@@ -306,26 +311,9 @@ export class AppServer extends TypedEmitter<AppServerEvents> {
 
   async #handle(s: Session, m: ClientRequest): Promise<void> {
     switch (m.type) {
-      case 'hello': {
-        if (s.app !== null) {
-          this.#reply(s, m.id, this.#helloData(s.app));
-          return;
-        }
-        const got = digest(m.token);
-        const hit = this.#tokens.find((t) => timingSafeEqual(t.hash, got));
-        if (!hit || (m.name !== undefined && m.name !== hit.app)) {
-          this.#log.warn({ session: s.id, remote: s.remote, name: m.name }, 'application authentication failed');
-          this.#error(s, m.id, new AppApiError({ code: 'ERR_AUTH', message: 'unknown token for this node' }));
-          this.#closeSession(s, CLOSE_AUTH_FAILED, 'authentication failed');
-          return;
-        }
-        s.app = hit.app;
-        if (s.authTimer) clearTimeout(s.authTimer);
-        this.#log.info({ session: s.id, app: s.app, remote: s.remote }, 'application connected');
-        this.emit('authenticated', { session: s.id, app: s.app });
-        this.#reply(s, m.id, this.#helloData(s.app));
+      case 'hello':
+        this.#hello(s, m);
         return;
-      }
       case 'ping':
         this.#reply(s, m.id, { node: this.#o.nodeId, at: Date.now() });
         return;
@@ -443,6 +431,27 @@ export class AppServer extends TypedEmitter<AppServerEvents> {
         return;
       }
     }
+  }
+
+  #hello(s: Session, m: Extract<ClientRequest, { type: 'hello' }>): void {
+    if (s.app !== null) {
+      this.#reply(s, m.id, this.#helloData(s.app));
+      return;
+    }
+    const got = digest(m.token);
+    const hit = this.#tokens.find((t) => timingSafeEqual(t.hash, got));
+    if (!hit || (m.name !== undefined && m.name !== hit.app)) {
+      this.#log.warn({ session: s.id, remote: s.remote, name: m.name }, 'application authentication failed');
+      this.#error(s, m.id, new AppApiError({ code: 'ERR_AUTH', message: 'unknown token for this node' }));
+      this.#closeSession(s, CLOSE_AUTH_FAILED, 'authentication failed');
+      return;
+    }
+    s.app = hit.app;
+    if (s.authTimer) clearTimeout(s.authTimer);
+    this.#log.info({ session: s.id, app: s.app, remote: s.remote }, 'application connected');
+    this.emit('authenticated', { session: s.id, app: s.app });
+    this.#reply(s, m.id, this.#helloData(s.app));
+    return;
   }
 
   #helloData(app: string): Record<string, unknown> {

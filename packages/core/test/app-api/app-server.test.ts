@@ -157,6 +157,14 @@ describe('AppServer: bad input', () => {
     expect(await c.req('ping')).toMatchObject({ type: 'result', data: { node: 'b' } });
   });
 
+  it('requests pipelined right behind hello (same tick) are served, in order', async () => {
+    const { connect } = await setup();
+    const c = await connect(false);
+    c.sendRaw(JSON.stringify({ type: 'hello', id: 1, token: TOKEN }) );
+    c.sendRaw(JSON.stringify({ type: 'query.pair', id: 2 }));
+    expect(await c.wait((m) => m.id === 2)).toMatchObject({ type: 'result', data: { role: 'standalone', active: 'b' } });
+  });
+
   it('a client that sends no hello is closed after the auth timeout', async () => {
     const calls = new FakeCalls();
     server = new AppServer({ calls, nodeId: 'b', address: '127.0.0.1', port: 0, tokens: { demo: TOKEN }, authTimeoutMs: 100 });
