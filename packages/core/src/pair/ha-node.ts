@@ -54,6 +54,13 @@ export interface SipBinding {
  */
 export interface PairCallControl {
   calls(): CallRecord[];
+  /**
+   * The takeover layer: attach() registers the in-dialog handlers with the engine. HaNode
+   * calls it at start, so that an in-dialog request (a BYE retransmitted to the VIP) that
+   * reaches a node which has just taken over finds a handler — without one the engine
+   * answers 503 and the call is lost (measured at 1,000 calls: 3–7 BYEs).
+   */
+  readonly takeover?: { attach(): void };
   adoptCalls?(records: CallRecord[]): unknown;
   forgetCalls?(reason: string): unknown;
 }
@@ -224,6 +231,11 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
     this.#sm.transition(HaNodeState.Starting);
     this.#cc = opts.callControl;
     try {
+      opts.callControl.takeover?.attach();
+    } catch (err) {
+      this.#log.warn({ err: String(err) }, 'could not attach the takeover handlers at start; they attach at adoption');
+    }
+    try {
       await this.controller.start();
       this.#epoch = this.controller.epoch;
     } catch (err) {
@@ -249,6 +261,8 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
     const tVip = this.#clock.now();
     if (this.#o.sip) await this.#o.sip.bind();
     const tSip = this.#clock.now();
+    // No await between the bind and the adoption's synchronous matching: in-dialog requests that
+    // arrive on the fresh socket are matched against the adopted calls, not refused 481.
     const live = mirrored.filter((r) => !r.ended) as unknown as CallRecord[];
     let adopted = 0;
     if (live.length > 0) {

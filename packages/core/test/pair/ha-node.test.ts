@@ -78,6 +78,7 @@ function makeNode(clock: ManualClock, net: InMemoryHeartbeatNetwork, id: string,
   let live: CallRecord[] = [];
   const cc: PairCallControl = {
     calls: () => live,
+    takeover: { attach: () => void log.push('cc.attach') },
     adoptCalls: (r) => {
       log.push('cc.adopt');
       adopted.push(r);
@@ -128,7 +129,10 @@ describe('HaNode', () => {
     expect(holders.size).toBe(1);
     const active = a.node.role === Role.Active ? a : b;
     const passive = active === a ? b : a;
-    expect(active.log.slice(0, 3)).toEqual([`sync.primary(${active.node.epoch()})`, 'vip.claim', 'sip.bind']);
+    // The takeover handlers are attached at start, before any SIP can arrive.
+    expect(active.log[0]).toBe('cc.attach');
+    expect(passive.log[0]).toBe('cc.attach');
+    expect(active.log.slice(1, 4)).toEqual([`sync.primary(${active.node.epoch()})`, 'vip.claim', 'sip.bind']);
     expect(active.node.accepting).toBe(true);
     expect(passive.sync.role).toBe('replica');
     expect(passive.node.accepting).toBe(false);
