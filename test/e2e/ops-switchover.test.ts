@@ -1,0 +1,162 @@
+// Issue 6, end to end: the operator commands against a pair in network namespaces
+// (same topology as pair-failover: caller/callee SIPp, nodes A and B with their own
+// redis-server, floating IP). The CLI runs in the caller's namespace and reaches each
+// node's admin API on the node's own SIP-side address (never the VIP).
+//  - status in text and JSON; a wrong token is refused (exit 5, 401 logged by the node);
+//  - switchover refused while the passive is not ready (its sync link cut);
+//  - switchover under 100 calls/s with 20 s calls: every call kept, no new call failed;
+//  - drain: new calls get 503, the drain ends with zero calls, --cancel takes calls again.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_MAIN, cleanupAll, explain, Sipp, startNode, type SippRun, type StartedNode, type Topology } from '../harness/index.js';
+import { ADDR, VIP, haArgs, lastRole, pairTopology, stateDir, waitRole, type NodeName } from './pair-topology.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const TOKEN = 'e2e-admin-token-1';
+const ADMIN_PORT = 7080;
+const RATE = Number(process.env['DSIP_OPS_RATE'] ?? 100);
+const PLACE_S = Number(process.env['DSIP_OPS_PLACE_S'] ?? 8);
+const HOLD_MS = Number(process.env['DSIP_OPS_HOLD_MS'] ?? 20_000);
+
+let topo: Topology;
+let dir: string;
+let callee: SippRun;
+const nodes: Partial<Record<NodeName, StartedNode>> = {};
+const adminUrl = (n: NodeName) => `http://${ADDR[n].sip}:${ADMIN_PORT}`;
+
+async function startOpsNode(id: NodeName, preferred: boolean): Promise<StartedNode> {
+  mkdirSync(join(dir, `redis-${id}`), { recursive: true });
+  const node = await startNode({
+    host: topo.host(id),
+    sipAddress: ADDR[id].sip,
+    sipPort: 5060,
+    transports: ['udp'],
+    routeDefault: `sip:${ADDR.callee}:5060`,
+    logLevel: 'info',
+    extraArgs: [...haArgs(id, dir, { preferred }), '--admin-address', ADDR[id].sip, '--admin-port', String(ADMIN_PORT), '--admin-token', TOKEN],
+    name: `node ${id}`,
+  });
+  await node.process.waitForLog((r) => r['msg'] === 'ha ready', { timeoutMs: 20_000 });
+  await node.process.waitForLog((r) => r['msg'] === 'admin API listening', { timeoutMs: 10_000 });
+  return node;
+}
+
+/** Runs `dualsip <args>` in the caller's namespace. */
+async function cli(args: string[], opts: { token?: string; timeoutMs?: number } = {}) {
+  return topo.host('caller').exec(
+    [process.execPath, '--import', 'tsx', CLI_MAIN, ...args, '--node', `A=${adminUrl('a')}`, '--node', `B=${adminUrl('b')}`, '--token', opts.token ?? TOKEN],
+    { allowFail: true, timeoutMs: opts.timeoutMs ?? 30_000 },
+  );
+}
+
+async function cliOne(args: string[], node: NodeName) {
+  return topo.host('caller').exec([process.execPath, '--import', 'tsx', CLI_MAIN, ...args, '--node', `${node.toUpperCase()}=${adminUrl(node)}`, '--token', TOKEN], { allowFail: true, timeoutMs: 60_000 });
+}
+
+async function waitHealthy(timeoutMs = 20_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await cli(['status', '--json']);
+    if (r.code === 0) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`pair not healthy after ${timeoutMs} ms:\n${r.stdout}${r.stderr}`);
+    await new Promise((res) => setTimeout(res, 300));
+  }
+}
+
+beforeAll(async () => {
+  topo = await pairTopology('ops-switch');
+  dir = stateDir();
+  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, name: 'callee' });
+  [nodes.a, nodes.b] = await Promise.all([startOpsNode('a', true), startOpsNode('b', false)]);
+  await waitRole(nodes.a!, 'active', 15_000);
+  await waitRole(nodes.b!, 'passive', 15_000);
+}, 90_000);
+
+afterAll(async () => {
+  await callee?.process.stop().catch(() => undefined);
+  for (const n of Object.values(nodes)) await n?.stop(3000).catch(() => undefined);
+  await cleanupAll();
+});
+
+describe('operator commands on a pair in namespaces', () => {
+  it('status: text and JSON show both nodes; a wrong token is refused and logged', async () => {
+    await waitHealthy();
+    const t = await cli(['status']);
+    expect(t.code, t.stdout + t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/^pair: healthy$/m);
+    expect(t.stdout).toMatch(/^A\s+active\s+\d+\s+held\s+0\/0\s+primary ready\s+sync:up sip:up/m);
+    expect(t.stdout).toMatch(/^B\s+passive\s+\d+\s+-> a\s+0\/0\s+replica lag \d+\/\S+ ready/m);
+    const j = await cli(['status', '--json']);
+    const s = JSON.parse(j.stdout);
+    expect(s.health).toBe('healthy');
+    expect(s.nodes.map((n: { name: string; status: { role: string } }) => `${n.name}:${n.status.role}`)).toEqual(['A:active', 'B:passive']);
+    expect(s.nodes[0].status.vip.heldHere).toBe(true);
+    const bad = await cli(['status'], { token: 'not-the-admin-token' });
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toMatch(/node A \(http:\/\/198\.18\.1\.1:7080\): wrong admin token \(401\)/);
+    await nodes.a!.process.waitForLog((r) => r['msg'] === 'admin API: wrong or missing token, refused 401', { timeoutMs: 5000 });
+  }, 60_000);
+
+  it('switchover is refused while the passive is not ready (its sync link cut), and says why', async () => {
+    await topo.cut('b', 'sync');
+    try {
+      await nodes.a!.process.waitForLog((r) => r['msg'] === 'heartbeat path down', { timeoutMs: 10_000, fromStart: false });
+      const r = await cli(['switchover']);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/switchover refused: node A .*pair not ready: .*sync path sync down/);
+      expect(r.stderr).toMatch(/hint: .*--force/);
+      expect(lastRole(nodes.a!)?.role).toBe('active');
+    } finally {
+      await topo.heal('b', 'sync');
+    }
+    await waitHealthy(30_000);
+  }, 90_000);
+
+  it(`switchover under ${RATE} calls/s with ${HOLD_MS / 1000} s calls keeps every call and fails no new call`, async () => {
+    const calls = RATE * PLACE_S;
+    const load = await Sipp.start({
+      scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5071, remote: `${VIP}:5060`,
+      calls, rate: RATE, holdMs: HOLD_MS, timeoutSec: Math.ceil(HOLD_MS / 1000 + PLACE_S + 40), recvTimeoutMs: 15_000, name: 'caller load',
+    });
+    await new Promise((r) => setTimeout(r, (PLACE_S / 2) * 1000));
+    const sw = await cli(['switchover', '--json']);
+    expect(sw.code, sw.stdout + sw.stderr).toBe(0);
+    const out = JSON.parse(sw.stdout);
+    const res = await load.result();
+    const figures = {
+      rate: RATE, calls, holdMs: HOLD_MS,
+      handoverMs: out.handoverMs, phases: out.report.phases, cliRequestMs: out.requestMs, confirmMs: out.confirmMs,
+      callsAtStart: out.report.callsAtStart, heldAtCut: out.report.heldAtCut, flushRounds: out.report.flushRounds,
+      created: res.created, successful: res.successful, failed: res.failed,
+    };
+    console.log(`[ops-switchover] ${JSON.stringify(figures)}`);
+    expect(out).toMatchObject({ from: 'A', to: 'B', roles: { A: 'passive', B: 'active' } });
+    expect(lastRole(nodes.b!)?.role).toBe('active');
+    expect(res.created, explain(res)).toBe(calls);
+    expect(res.failed, explain(res)).toBe(0);
+    expect(res.successful, explain(res)).toBe(calls);
+  }, 180_000);
+
+  it('drain: new calls get 503, the drain ends with zero calls, --cancel takes calls again', async () => {
+    await waitRole(nodes.b!, 'active', 10_000);
+    const short = await Sipp.start({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5073, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 3000, timeoutSec: 30, name: 'caller short' });
+    await new Promise((r) => setTimeout(r, 1500));
+    const drain = cliOne(['drain', '--timeout', '30'], 'b');
+    await new Promise((r) => setTimeout(r, 800));
+    const refused = await Sipp.run({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5074, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller refused' });
+    const d = await drain;
+    const shortRes = await short.result();
+    console.log(`[ops-drain] ${JSON.stringify({ drainExit: d.code, refusedCalls: refused.failed, shortCalls: `${shortRes.successful}/${shortRes.created}` })}`);
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    expect(d.stdout).toMatch(/node B: drained in .*no calls left \(5 new call\(s\) refused\)/);
+    expect(refused.failed, explain(refused)).toBe(5);
+    expect(shortRes.successful, explain(shortRes)).toBe(10);
+    const st = JSON.parse((await cli(['status', '--json'])).stdout);
+    expect(st.nodes[1].status.calls.total).toBe(0);
+    expect(st.nodes[1].status.drain.state).toBe('done');
+    const c = await cliOne(['drain', '--cancel'], 'b');
+    expect(c.code, c.stderr).toBe(0);
+    const ok = await Sipp.run({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5075, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller after cancel' });
+    expect(ok.successful, explain(ok)).toBe(5);
+  }, 90_000);
+});
