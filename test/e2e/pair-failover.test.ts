@@ -63,7 +63,10 @@ describe('pair in namespaces (floating IP)', () => {
     });
     await new Promise((r) => setTimeout(r, placeMs + 1000));
     // A takeover before the kill (missed heartbeats under load) would make every figure below meaningless.
-    expect(nodes.b!.process.lines().filter((l) => l.json?.['msg'] === 'took over: active'), 'B took over before A was killed').toEqual([]);
+    const why = (['a', 'b'] as const)
+      .flatMap((n) => nodes[n]!.process.lines().filter((l) => ['event loop stalled', 'peer lost', 'heartbeat path down'].includes(String(l.json?.['msg']))).map((l) => `${n}: ${l.line}`))
+      .join('\n');
+    expect(nodes.b!.process.lines().filter((l) => l.json?.['msg'] === 'took over: active').length, `B took over before A was killed:\n${why}`).toBe(0);
     expect(lastRole(nodes.a!)?.role).toBe('active');
     const killAt = Date.now();
     const bListening = nodes.b!.process.waitForLog((r) => r['msg'] === 'sip listening', { timeoutMs: 10_000, fromStart: false });

@@ -5,6 +5,7 @@
  * mode) or claims the floating IP (floating mode) only while this node is active.
  */
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import {
   createFloatingIp,
@@ -158,6 +159,17 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
   }
   log.info({ nodeId: config.node.id, peer: config.ha.peerId, vip: floating ? config.vip.address : portName, paths: paths.map((p) => p.name), redisPid: redis?.pid }, 'ha ready');
 
+  // Heartbeats run on this thread: a stalled event loop looks like a dead node to the peer.
+  // Log stalls long enough to matter (over one heartbeat interval).
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  lag.enable();
+  const lagTimer = setInterval(() => {
+    const maxMs = lag.max / 1e6;
+    if (maxMs > config.ha.intervalMs) log.warn({ maxMs: Math.round(maxMs), p99Ms: Math.round(lag.percentile(99) / 1e6), role: h.role }, 'event loop stalled');
+    lag.reset();
+  }, 1000);
+  lagTimer.unref();
+
   let closing: Promise<void> | undefined;
   return {
     ...node,
@@ -167,6 +179,8 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
     close: () =>
       (closing ??= (async () => {
         // Hand over first (release SIP and the VIP, tell the peer), then stop the node and Redis.
+        clearInterval(lagTimer);
+        lag.disable();
         await h.close();
         await node.close();
         await redis?.stop();
