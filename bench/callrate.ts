@@ -10,7 +10,7 @@
 //   node --import tsx bench/callrate.ts [--quick] [--modes direct,node]
 //     [--rates 200,500,1000] [--step-sec 5] [--holds 0,30000] [--cap 20000]
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Sipp, cleanupAll, nodeArgv, randomLoopbackAddress, startNode, summarize, type SippResult, type StartedNode } from '../test/harness/index.js';
@@ -56,8 +56,9 @@ interface StepResult {
   callee: string;
 }
 
-function check(caller: SippResult, callee: SippResult, calls: number, rate: number, holdMs: number): { ok: boolean; reason: string; achievedRate: number } {
-  const placing = Math.max(0.001, caller.elapsedSec - holdMs / 1000);
+function check(caller: SippResult, callee: SippResult, calls: number, rate: number, holdMs: number, wallSec: number): { ok: boolean; reason: string; achievedRate: number } {
+  // SIPp's ElapsedTime is in whole seconds: time the run ourselves (SIPp's start-up, ~50 ms, included).
+  const placing = Math.max(0.001, wallSec - holdMs / 1000);
   const achievedRate = caller.created / placing;
   if (caller.failed > 0 || callee.failed > 0) return { ok: false, reason: `failed calls (caller ${caller.failed}, callee ${callee.failed})`, achievedRate };
   if (caller.successful !== calls || callee.successful !== calls)
@@ -82,6 +83,7 @@ async function step(mode: 'direct' | 'node', holdMs: number, rate: number): Prom
   }
   const target = node ? node.sipTarget : uas.address;
   const cpu0 = node?.cpuMs();
+  const t0 = performance.now();
   const caller = await Sipp.run({
     scenario: 'uac-basic',
     localIp: ip,
@@ -94,10 +96,11 @@ async function step(mode: 'direct' | 'node', holdMs: number, rate: number): Prom
     timeoutSec: Math.ceil(calls / rate) * 3 + Math.ceil(holdMs / 1000) + 30,
     name: 'caller',
   });
+  const wallSec = (performance.now() - t0) / 1000;
   const callee = await uas.stop({ idleTimeoutMs: recvTimeoutMs + 2000 });
   const cpu1 = node?.cpuMs();
   await node?.stop();
-  const verdict = check(caller, callee, calls, rate, holdMs);
+  const verdict = check(caller, callee, calls, rate, holdMs, wallSec);
   const nodeCpuMs = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined;
   return {
     mode,
@@ -112,7 +115,7 @@ async function step(mode: 'direct' | 'node', holdMs: number, rate: number): Prom
     calleeOk: callee.successful,
     calleeFailed: callee.failed,
     retransmissions: caller.retransmissions + callee.retransmissions,
-    elapsedSec: caller.elapsedSec,
+    elapsedSec: Math.round(wallSec * 1000) / 1000,
     achievedRate: Math.round(verdict.achievedRate),
     nodeCpuMs,
     nodeCpuMsPerCall: nodeCpuMs !== undefined ? nodeCpuMs / calls : undefined,
@@ -123,6 +126,7 @@ async function step(mode: 'direct' | 'node', holdMs: number, rate: number): Prom
 
 async function main(): Promise<void> {
   const started = new Date();
+  const loadBefore = loadavg().map((x) => x.toFixed(2)).join(' ');
   const steps: StepResult[] = [];
   const best: Array<{ mode: string; holdMs: number; maxCleanRate: number | null; firstFailure: string; nodeCpuMsPerCall?: number }> = [];
   for (const mode of modes) {
@@ -131,7 +135,16 @@ async function main(): Promise<void> {
       let firstFailure = 'none up to the highest rate tried';
       let cpuAtBest: number | undefined;
       for (const rate of rates) {
-        const r = await step(mode, holdMs, rate);
+        let r: StepResult;
+        try {
+          r = await step(mode, holdMs, rate);
+        } catch (err) {
+          // e.g. the node did not start: record the step as failed and stop this series.
+          console.error((err as Error).message);
+          await cleanupAll();
+          firstFailure = `${rate}/s: error ${(err as Error).message.split('\n')[0]}`;
+          break;
+        }
         steps.push(r);
         const cpu = r.nodeCpuMsPerCall !== undefined ? ` node ${r.nodeCpuMsPerCall.toFixed(3)} ms CPU/call` : '';
         console.error(`${mode} hold=${holdMs}ms rate=${rate}: ${r.ok ? 'clean' : `FAIL ${r.reason}`} (${r.callerOk}/${r.calls}, achieved ${r.achievedRate}/s, retrans ${r.retransmissions})${cpu}`);
@@ -161,8 +174,9 @@ async function main(): Promise<void> {
         `| ${s.mode} | ${s.holdMs / 1000} s | ${s.targetRate} | ${s.calls} | ${s.ok ? 'yes' : 'NO: ' + s.reason} | ${s.achievedRate} | ${s.retransmissions} | ${s.nodeCpuMsPerCall?.toFixed(3) ?? '–'} |`,
     ),
   ].join('\n');
+  const loadAfter = loadavg().map((x) => x.toFixed(2)).join(' ');
   const command = `node --import tsx bench/callrate.ts ${process.argv.slice(2).join(' ')}`.trim();
-  console.log(`\n## Call rate (${started.toISOString()}, ${cpus().length} CPUs, ${cpus()[0]?.model ?? '?'})\n\n\`${command}\`\n\n${table}\n\n### Steps\n\n${stepsTable}\n`);
+  console.log(`\n## Call rate (${started.toISOString()}, ${cpus().length} CPUs, ${cpus()[0]?.model ?? '?'}, load average ${loadBefore} before, ${loadAfter} after: the machine is shared)\n\n\`${command}\`\n\n${table}\n\n### Steps\n\n${stepsTable}\n`);
   const outDir = fileURLToPath(new URL('./out/', import.meta.url));
   mkdirSync(outDir, { recursive: true });
   const file = `${outDir}callrate-${started.toISOString().replace(/[:.]/g, '-')}.json`;
@@ -174,6 +188,8 @@ async function main(): Promise<void> {
         command,
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model,
+        loadBefore,
+        loadAfter,
         options: { quick, modes, rates, stepSec, holds, cap },
         nodeCommand: `node ${nodeArgv({ sipAddress: '<ip>', sipPort: 0, routeDefault: 'sip:<uas>', transports: ['udp'], logLevel: flags['log-level'] }).join(' ')}`,
         best,
