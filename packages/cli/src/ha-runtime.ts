@@ -49,6 +49,25 @@ function carrierUp(ifname: string): boolean {
   }
 }
 
+async function startCpuProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 1000 });
+  await post('Profiler.start');
+  return {
+    async stop(file) {
+      const res = (await post('Profiler.stop')) as { profile: unknown };
+      await writeFile(file, JSON.stringify(res.profile));
+      session.disconnect();
+    },
+  };
+}
+
 export async function startHaNode(opts: { config: NodeConfig; logger: Logger }): Promise<RunningHaNode> {
   const { config, logger } = opts;
   const log = logger.child({ component: 'ha', node: config.node.id });
@@ -170,6 +189,10 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
   }, 1000);
   lagTimer.unref();
 
+  // Diagnosis: DSIP_CPU_PROFILE_DIR=<dir> records a CPU profile of this thread from here
+  // to close() (SIGTERM), for finding what stalls the event loop under load.
+  const profiler = process.env['DSIP_CPU_PROFILE_DIR'] ? await startCpuProfile() : undefined;
+
   let closing: Promise<void> | undefined;
   return {
     ...node,
@@ -181,6 +204,7 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
         // Hand over first (release SIP and the VIP, tell the peer), then stop the node and Redis.
         clearInterval(lagTimer);
         lag.disable();
+        if (profiler) await profiler.stop(`${process.env['DSIP_CPU_PROFILE_DIR']}/${config.node.id}-${process.pid}.cpuprofile`).catch((err: unknown) => log.warn({ err: String(err) }, 'cpu profile not written'));
         await h.close();
         await node.close();
         await redis?.stop();

@@ -69,6 +69,12 @@ export interface HaControllerOptions {
   intervalMs?: number;
   /** Missed heartbeats before a path counts as down. Default 3. */
   missCount?: number;
+  /**
+   * A path deadline that fires this much later than due means this node's own event loop
+   * was stalled: that silence is not counted against the peer (see PathLiveness).
+   * Default: intervalMs.
+   */
+  stallToleranceMs?: number;
   /** Pause before retrying a failed becomePassive or takeover. Default 1000 ms. */
   retryMs?: number;
   /** How long a switchover waits for the peer to become active. Default 5000 ms. */
@@ -118,7 +124,7 @@ export interface HaStatus {
   pairReasons: string[];
   switchoverInProgress: boolean;
   alarms: HaAlarm[];
-  counters: { sent: number; received: number; dropped: number };
+  counters: { sent: number; received: number; dropped: number; stallsExcused: number };
 }
 
 export interface SwitchoverResult {
@@ -135,6 +141,8 @@ export type HaControllerEvents = {
   peerBack: () => void;
   pathDown: (path: string) => void;
   pathUp: (path: string) => void;
+  /** A path deadline fired `lateMs` late (own loop stalled): the silence was not counted. */
+  stallExcused: (path: string, lateMs: number) => void;
   alarm: (code: HaAlarmCode, text: string) => void;
   alarmCleared: (code: HaAlarmCode) => void;
   takeoverStarted: (reason: string) => void;
@@ -192,7 +200,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   /** The peer's announced departure (role Closed). */
   private peerLeft: { inc: string; seq: number } | undefined;
   private readonly alarms = new Map<string, HaAlarm>();
-  private readonly counters = { sent: 0, received: 0, dropped: 0 };
+  private readonly counters = { sent: 0, received: 0, dropped: 0, stallsExcused: 0 };
   private lastReactiveSend = -Infinity;
   private holdUntil = 0;
   private holdTimer: TimerHandle | undefined;
@@ -248,7 +256,13 @@ export class HaController extends HaEmitter<HaControllerEvents> {
           network: p.network,
           clock: this.clock,
           timeoutMs: this.intervalMs * missCount,
+          stallToleranceMs: opts.stallToleranceMs ?? this.intervalMs,
           onChange: (path, from, reason) => this.onPathChange(path, from, reason),
+          onStall: (path, lateMs) => {
+            this.counters.stallsExcused++;
+            this.logger.warn({ path: path.name, lateMs: Math.round(lateMs) }, 'heartbeat deadline fired late: own event loop stalled, silence not counted against the peer');
+            this.emit('stallExcused', path.name, lateMs);
+          },
         }),
       );
     }
