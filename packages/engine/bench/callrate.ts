@@ -26,6 +26,8 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     'engine-in-process': { type: 'boolean', default: false },
     'keep-going': { type: 'boolean', default: false },
+    /** extra node flags for the node under test, e.g. --node-flags=--max-semi-space-size=64 */
+    'node-flags': { type: 'string', default: '' },
   },
 });
 
@@ -71,6 +73,7 @@ function threadCpu(pid: number | undefined): Map<string, number> {
       const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
       const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
       out.set(`${tid === String(pid) ? 'main' : comm}:${tid}`, (Number(f[11]) + Number(f[12])) / 100);
+      out.set(`sys:${tid}`, Number(f[12]) / 100);
     }
   } catch {
     /* gone */
@@ -78,12 +81,16 @@ function threadCpu(pid: number | undefined): Map<string, number> {
   return out;
 }
 
-function cpuDelta(a: Map<string, number>, b: Map<string, number>, secs: number): string {
+function cpuDelta(a: Map<string, number>, b: Map<string, number>, secs: number, calls: number): string {
   return [...b]
-    .map(([k, v]) => [k, (v - (a.get(k) ?? 0)) / secs] as const)
-    .filter(([, v]) => v >= 0.05)
+    .map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const)
+    .filter(([k, v]) => v / secs >= 0.05 && !k.startsWith('sys:'))
     .sort((x, y) => y[1] - x[1])
-    .map(([k, v]) => `${k.split(':')[0]} ${(v * 100).toFixed(0)}%`)
+    .map(([k, v]) => {
+      const tid = k.split(':')[1]!;
+      const sys = (b.get(`sys:${tid}`) ?? 0) - (a.get(`sys:${tid}`) ?? 0);
+      return `${k.split(':')[0]} ${((v / secs) * 100).toFixed(0)}% ${Math.round((v * 1e6) / calls)} µs/call (sys ${Math.round((sys * 1e6) / calls)})`;
+    })
     .join(', ');
 }
 
@@ -135,7 +142,7 @@ async function main(): Promise<void> {
   if (!values.direct) {
     const sipPort = rand();
     nodePort = sipPort;
-    const nodeArgs = ['--import', 'tsx'];
+    const nodeArgs = ['--import', 'tsx', ...values['node-flags']!.split(' ').filter(Boolean)];
     const env = { ...process.env };
     if (values['cpu-prof']) {
       nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`);
@@ -184,10 +191,10 @@ async function main(): Promise<void> {
     const drops1 = udpDrops(watched);
     const d = (p: number) => (drops1.get(p) ?? 0) - (drops0.get(p) ?? 0);
     const dropText = tcp ? 'n/a (tcp)' : `uac ${d(uacPort)} / uas ${d(uasPort)}${nodePort ? ` / node ${d(nodePort)}` : ''}`;
-    const cpu = node ? cpuDelta(cpu0, threadCpu(node.pid), (Date.now() - t0) / 1000) : '';
     const col = statColumns(join(work, `stat-${rate}.csv`));
     const ok = Number(col('SuccessfulCall(C)') ?? /Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? NaN);
     const failed = Number(col('FailedCall(C)') ?? /Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? NaN);
+    const cpu = node ? cpuDelta(cpu0, threadCpu(node.pid), (Date.now() - t0) / 1000, Math.max(1, ok)) : '';
     console.log(`| ${rate} | ${calls} | ${ok} | ${failed} | ${col('Retransmissions(C)') ?? '?'} | ${dropText} | ${loadBefore} | ${cpu} |`);
     if (!values['keep-going'] && (failed > 0 || !(ok === calls))) break;
     await new Promise((res) => setTimeout(res, 1500));

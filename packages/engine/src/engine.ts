@@ -29,7 +29,7 @@ export interface EngineOptions {
   maxMessageSize?: number;
   clock?: Clock;
   logger?: Logger;
-  /** UDP SO_RCVBUF/SO_SNDBUF request (default 4 MiB each). */
+  /** UDP SO_RCVBUF/SO_SNDBUF request (default 16 MiB each). */
   recvBufferSize?: number;
   sendBufferSize?: number;
   /** TCP connections idle this long are closed (default 120 s). */

@@ -1,38 +1,31 @@
-import type { SipMessage } from './types.js';
+import type { Header, SipMessage } from './types.js';
 
 /**
  * The bytes a message last serialized to (or was parsed from), with a snapshot of what they were made
  * of. A relayed or retransmitted message that nobody changed is sent as those bytes again instead of
- * being rebuilt; the snapshot check is pointer compares of the same strings, so any change (a header
- * value replaced, pushed or removed, a new body, Request-URI or status) makes a fresh serialization.
+ * being rebuilt. The check compares the header objects by identity (Header objects are replaced, never
+ * edited in place: setHeader/removeHeader/stampVia all do so), so any change (a header replaced, pushed
+ * or removed, a new body, Request-URI or status) makes a fresh serialization.
  */
 interface Memo {
   buf: Buffer;
   a: string | number;
   b: string;
   body: Buffer;
-  names: string[];
-  values: string[];
+  /** The header objects, in order (the engine replaces a Header, it never edits one in place). */
+  hs: Header[];
   /** true: the bytes the message arrived as (not the canonical form). */
   received: boolean;
 }
 const memos = new WeakMap<SipMessage, Memo>();
 
 function snapshot(msg: SipMessage, buf: Buffer, received: boolean): void {
-  const hs = msg.headers;
-  const names = new Array<string>(hs.length);
-  const values = new Array<string>(hs.length);
-  for (let i = 0; i < hs.length; i++) {
-    names[i] = hs[i]!.name;
-    values[i] = hs[i]!.value;
-  }
   memos.set(msg, {
     buf,
     a: msg.kind === 'request' ? msg.method : msg.status,
     b: msg.kind === 'request' ? msg.uri : msg.reason,
     body: msg.body,
-    names,
-    values,
+    hs: msg.headers.slice(),
     received,
   });
 }
@@ -42,11 +35,9 @@ function cached(msg: SipMessage, acceptReceived: boolean): Buffer | undefined {
   if (m === undefined || m.body !== msg.body || (m.received && !acceptReceived)) return undefined;
   if (msg.kind === 'request' ? m.a !== msg.method || m.b !== msg.uri : m.a !== msg.status || m.b !== msg.reason) return undefined;
   const hs = msg.headers;
-  if (hs.length !== m.names.length) return undefined;
-  for (let i = 0; i < hs.length; i++) {
-    const h = hs[i]!;
-    if (h.name !== m.names[i] || h.value !== m.values[i]) return undefined;
-  }
+  const was = m.hs;
+  if (hs.length !== was.length) return undefined;
+  for (let i = 0; i < hs.length; i++) if (hs[i] !== was[i]) return undefined;
   return m.buf;
 }
 

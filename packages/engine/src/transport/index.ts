@@ -3,7 +3,7 @@
  *
  * API summary (stable):
  *   new TransportLayer({ listen: [{ transport: 'udp'|'tcp', address, port }], recvBufferSize?, sendBufferSize?
- *                        (4 MiB), maxMessageSize? (65535), idleTimeoutMs? (120 s), tuneSysctl? (true), logger? })
+ *                        (16 MiB), maxMessageSize? (65535), idleTimeoutMs? (120 s), tuneSysctl? (true), logger? })
  *     .start(): Promise<void>       binds all; rejects TransportError { code: 'EADDRINUSE' | 'EADDRNOTAVAIL' | ... }
  *                                   with the address in the message
  *     .send(buf, dest, onError?)    never throws; UDP from the first socket of dest's family; TCP on

@@ -23,7 +23,7 @@ export class TransportError extends Error {
 
 export interface TransportLayerOptions {
   listen: ListenSpec[];
-  /** UDP SO_RCVBUF / SO_SNDBUF request in bytes (default 4 MiB; the kernel caps it at net.core.rmem_max/wmem_max). */
+  /** UDP SO_RCVBUF / SO_SNDBUF request in bytes (default 16 MiB: at 800 calls/s a 4 MiB buffer overflowed during event-loop stalls on a loaded host; the kernel caps it at net.core.rmem_max/wmem_max). */
   recvBufferSize?: number;
   sendBufferSize?: number;
   /** Largest SIP message accepted on a TCP stream (default 65,535). */
@@ -55,7 +55,7 @@ interface TcpConn {
   closeReason?: string;
 }
 
-const DEFAULT_BUFFER = 4 * 1024 * 1024;
+const DEFAULT_BUFFER = 16 * 1024 * 1024;
 let connSeq = 0;
 
 function remoteKey(address: string, port: number): string {

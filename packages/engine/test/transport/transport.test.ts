@@ -62,12 +62,12 @@ describe('TransportLayer', () => {
     peer.close();
   });
 
-  it('UDP: asks for large socket buffers (default 4 MiB, capped by net.core.rmem_max)', async () => {
+  it('UDP: asks for large socket buffers (default 16 MiB, capped by net.core.rmem_max)', async () => {
     const t = await layer([{ transport: 'udp' }]);
     const [b] = t.udpBufferSizes();
     const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
     // Linux doubles the requested value for bookkeeping, capped at 2 * rmem_max
-    expect(b!.recv).toBe(2 * Math.min(rmemMax, 4 * 1024 * 1024));
+    expect(b!.recv).toBe(2 * Math.min(rmemMax, 16 * 1024 * 1024));
     expect(b!.recv).toBeGreaterThan(212_992 * 2); // more than the default
     const small = new TransportLayer({ listen: [{ transport: 'udp', address: '127.0.0.1', port: 0 }], recvBufferSize: 65536, tuneSysctl: false });
     open.push(small);
