@@ -129,6 +129,27 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     return this.takeover.adoptCalls(records);
   }
 
+  /**
+   * Drops the local state of every live call WITHOUT sending SIP: for a node that lost
+   * the active role (stepped down or fenced), whose calls the new active owns. Held
+   * INVITEs are dropped unanswered, calls and adopted calls stop recording, live records
+   * are dropped without being published. Returns how many calls were dropped.
+   */
+  forgetCalls(reason: string): number {
+    const held = this.#held.length;
+    this.#held = [];
+    let n = 0;
+    for (const call of this.#calls.values()) {
+      call.forget();
+      n++;
+    }
+    this.#calls.clear();
+    n += this.takeover.forgetAll();
+    const records = this.store.forgetLive();
+    this.#log.info({ reason, calls: n, records, held }, 'forgot live calls (no SIP sent)');
+    return n;
+  }
+
   /** Connects (if given connect options) and starts taking calls. */
   async start(): Promise<void> {
     if (this.#phase !== 'new') {

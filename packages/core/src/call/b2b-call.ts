@@ -160,7 +160,10 @@ export class B2BCall {
   #cancelSent = false;
   #cancelGuard?: unknown;
   #bEndedEarly = false;
+  /** forget(): this node lost the active role; the call is no longer ours to record. */
+  #forgotten = false;
   #relayBusy = false;
+  #rerouting = false;
   readonly #pendingAck: Partial<Record<Side, (opts?: { body?: string }) => void>> = {};
   #resolveDone!: () => void;
   /** Resolves once the call is over (ended or failed). */
@@ -195,6 +198,7 @@ export class B2BCall {
   // ---------- state and record ----------
 
   #move(to: CallState, mutate: (r: CallRecord) => void = () => {}): CallRecord | undefined {
+    if (this.#forgotten) return undefined;
     const from = this.#state;
     try {
       this.#state = transition(from, to);
@@ -220,7 +224,7 @@ export class B2BCall {
 
   /** A record change that is not a state change (SDP, CSeq, tags). */
   #patch(mutate: (r: CallRecord) => void): void {
-    if (isFinal(this.#state)) return;
+    if (isFinal(this.#state) || this.#forgotten) return;
     this.#o.store.update(this.id, mutate);
   }
 
@@ -297,7 +301,10 @@ export class B2BCall {
 
   #adoptUac(uac: DialogLike): void {
     this.#uac = uac;
-    uac.on('destroy', (bye) => this.#onBye('b', bye));
+    // Only the current B leg ends the call (a B leg replaced by rerouteB() is released by us).
+    uac.on('destroy', (bye) => {
+      if (this.#uac === uac) this.#onBye('b', bye);
+    });
     this.#patch((r) => {
       r.b.remoteTag = uac.sip.remoteTag;
       r.b.localTag = uac.sip.localTag || r.b.localTag;
@@ -518,11 +525,26 @@ export class B2BCall {
     const uas = this.#uas!;
     const uac = this.#uac!;
     uas.on('destroy', (bye) => this.#onBye('a', bye));
-    for (const [side, d] of [['a', uas], ['b', uac]] as const) {
-      d.on('modify', (req, res) => this.#relay(side, 'INVITE', req, res));
-      d.on('update', (req, res) => this.#relay(side, 'UPDATE', req, res));
-      d.on('info', (req, res) => this.#relay(side, 'INFO', req, res));
+    this.#wireLeg('a', uas);
+    this.#wireLeg('b', uac);
+  }
+
+  #wireLeg(side: Side, d: DialogLike): void {
+    {
+      const current = (): boolean => this.#dialog(side) === d;
+      const stale = (res: ServerResponseLike): void => {
+        try {
+          // RFC 3261 §21.4.19 481: the dialog was replaced (re-routed) and is being released.
+          res.send(481, 'Call/Transaction Does Not Exist', { headers: {} });
+        } catch {
+          /* nothing more to do */
+        }
+      };
+      d.on('modify', (req, res) => (current() ? this.#relay(side, 'INVITE', req, res) : stale(res)));
+      d.on('update', (req, res) => (current() ? this.#relay(side, 'UPDATE', req, res) : stale(res)));
+      d.on('info', (req, res) => (current() ? this.#relay(side, 'INFO', req, res) : stale(res)));
       d.on('ack', (ack) => {
+        if (!current()) return;
         const pending = this.#pendingAck[side];
         if (!pending) return;
         delete this.#pendingAck[side];
@@ -665,6 +687,91 @@ export class B2BCall {
   }
 
   /**
+   * Transfer by re-routing: calls `target` with the caller's SDP; once it
+   * answers, re-INVITEs the caller with the new callee's SDP, releases the old
+   * callee (BYE) and ties the new one in. If the new target fails, the call
+   * goes on with the old callee and the failure is thrown (status = SIP status).
+   */
+  async rerouteB(opts: { target: string; headers?: Record<string, string> }): Promise<void> {
+    if (this.#state !== CallState.Answered || !this.#uas || !this.#uac) {
+      throw Object.assign(new Error(`call ${this.id} is ${this.#state}: only an answered call can be re-routed`), { code: 'ERR_CALL_STATE' });
+    }
+    if (this.#rerouting || this.#relayBusy) throw Object.assign(new Error(`call ${this.id}: a re-INVITE or re-route is in progress`), { code: 'ERR_CALL_STATE' });
+    this.#rerouting = true;
+    this.#relayBusy = true; // the caller's re-INVITEs get 491 meanwhile (RFC 3261 §14.2)
+    try {
+      const { srf, req } = this.#o;
+      const rec = this.record!;
+      const from = safeGet(req, 'From')?.replace(/;\s*tag=[^;>\s]*/i, '');
+      const headers: Record<string, string> = { ...(opts.headers ?? {}), To: `<${opts.target}>` };
+      if (from) headers['From'] = from;
+      const offer = rec.a.remoteSdp;
+      if (offer) headers['Content-Type'] = 'application/sdp';
+      let sent: OutgoingRequestLike | undefined;
+      const result = await srf.createUAC(opts.target, { ...(offer ? { localSdp: offer } : {}), headers }, { cbRequest: (_e, r) => (sent = r) });
+      if (isDelayedOffer(result)) {
+        await result.destroy().catch(() => {});
+        throw Object.assign(new Error('the new target answered without SDP'), { code: 'ERR_CALL_STATE' });
+      }
+      const uac = result;
+      if (this.#state !== CallState.Answered) {
+        await uac.destroy().catch(() => {});
+        throw Object.assign(new Error(`call ${this.id} ended during the re-route`), { code: 'ERR_CALL_STATE' });
+      }
+      const newSdp = uac.remote.sdp;
+      if (newSdp && newSdp !== rec.a.localSdp) {
+        await new Promise<void>((resolve) => {
+          try {
+            this.#uas!.request({ method: 'INVITE', body: newSdp, headers: { 'Content-Type': 'application/sdp' } }, (err, res) => {
+              if (err || !res || res.status >= 300) this.#log.warn({ err, status: res?.status }, 're-route: caller refused the new session');
+              else this.#patch((r) => (r.a.localCseq = cseqNumber(res) ?? r.a.localCseq + 1));
+              resolve();
+            });
+          } catch (err) {
+            this.#log.warn({ err }, 're-route: re-INVITE to the caller failed');
+            resolve();
+          }
+        });
+        this.#uas.local.sdp = newSdp;
+      }
+      const old = this.#uac;
+      this.#uac = uac;
+      this.#uacReq = sent;
+      uac.on('destroy', (bye) => {
+        if (this.#uac === uac) this.#onBye('b', bye);
+      });
+      this.#wireLeg('b', uac);
+      this.#patch((r) => {
+        r.route = { target: opts.target, rule: 'app-reroute' };
+        r.b = {
+          ...r.b,
+          callId: uac.sip.callId,
+          localTag: uac.sip.localTag,
+          remoteTag: uac.sip.remoteTag,
+          localCseq: cseqNumber(sent) ?? 1,
+          remoteCseq: 0,
+          localUri: sent ? parsedNameAddr(sent, 'From').uri : r.b.localUri,
+          remoteUri: sent ? parsedNameAddr(sent, 'To').uri : opts.target,
+          requestUri: opts.target,
+          remoteTarget: uac.remote.uri,
+          localContact: safeGet(sent, 'Contact'),
+          routeSet: uac.res ? splitHeaderList(safeGet(uac.res, 'Record-Route')).reverse() : [],
+          remoteAddress: hostPort(uac.res) ?? undefined,
+          localSdp: offer,
+          remoteSdp: newSdp || undefined,
+          state: 'confirmed',
+          inviteBranch: viaBranch(sent),
+        };
+        if (newSdp) r.a.localSdp = newSdp;
+      });
+      await old.destroy().catch((err: unknown) => this.#log.debug({ err }, 're-route: BYE to the old callee failed'));
+    } finally {
+      this.#rerouting = false;
+      this.#relayBusy = false;
+    }
+  }
+
+  /**
    * Sends an in-dialog request (INFO, REFER, ...) on one leg of an answered
    * call, for applications; resolves with the far end's final response.
    */
@@ -698,6 +805,18 @@ export class B2BCall {
    * released with BYE on both legs, an unanswered one is refused to the caller
    * (503, RFC 3261 §21.5.4) and canceled toward the callee.
    */
+  /**
+   * Drops the call without sending anything: the node lost the active role and the new
+   * active owns the call (its record lives on in the peer's mirror). No record is
+   * committed after this; `done` resolves.
+   */
+  forget(): void {
+    if (this.#forgotten || isFinal(this.#state)) return;
+    this.#forgotten = true;
+    if (this.#cancelGuard !== undefined) this.#o.clock.clearTimeout(this.#cancelGuard);
+    this.#resolveDone();
+  }
+
   async hangup(opts: { reason: string }): Promise<void> {
     if (this.#state === CallState.Answered) {
       await this.#teardown(undefined, opts.reason);

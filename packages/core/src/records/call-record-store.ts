@@ -122,6 +122,16 @@ export class CallRecordStore extends TypedEmitter<CallRecordStoreEvents> {
     return copy;
   }
 
+  /**
+   * Drops every live record without a change, event or publish (this node lost the
+   * active role: the records live on in the new active's store). Returns how many.
+   */
+  forgetLive(): number {
+    const n = this.#live.size;
+    this.#live.clear();
+    return n;
+  }
+
   get(id: string): CallRecord | undefined {
     return this.#live.get(id) ?? this.#ended.get(id);
   }

@@ -61,6 +61,7 @@ export class AdoptedCall {
   readonly #dialogs: Partial<Record<Side, DialogLike>> = {};
   readonly #pendingAck: Partial<Record<Side, AckFn>> = {};
   #relayBusy = false;
+  #forgotten = false;
   #resolveDone!: () => void;
   readonly done: Promise<void>;
 
@@ -89,6 +90,7 @@ export class AdoptedCall {
   // ---------- state and record ----------
 
   #move(to: AdoptedCallState, mutate: (r: CallRecord) => void): boolean {
+    if (this.#forgotten) return false;
     try {
       this.#state = transitionAdopted(this.#state, to);
     } catch (err) {
@@ -115,7 +117,7 @@ export class AdoptedCall {
   }
 
   #patch(mutate: (r: CallRecord) => void): void {
-    if (isAdoptedFinal(this.#state)) return;
+    if (isAdoptedFinal(this.#state) || this.#forgotten) return;
     try {
       this.#o.store.update(this.id, mutate);
     } catch (err) {
@@ -506,6 +508,13 @@ export class AdoptedCall {
       r.b.state = 'terminated';
       for (const s of sides) r[s].localCseq = Math.max(r[s].localCseq, this.#cseq[s]);
     });
+  }
+
+  /** Drops the call without sending anything (this node lost the active role); `done` resolves. */
+  forget(): void {
+    if (this.#forgotten || isAdoptedFinal(this.#state)) return;
+    this.#forgotten = true;
+    this.#resolveDone();
   }
 
   /** Ends the call from our side (drain, shutdown, call limits): BYE on both legs. */

@@ -298,6 +298,23 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
     for (const [k, v] of this.#byLeg) if (v.call === call) this.#byLeg.delete(k);
   }
 
+  /**
+   * Drops every adopted call without sending anything (this node lost the active role).
+   * Requests for those dialogs are no longer matched. Returns how many were live.
+   */
+  forgetAll(): number {
+    let n = 0;
+    for (const c of this.#calls.values()) {
+      if (c.state !== AdoptedCallState.Ended && c.state !== AdoptedCallState.Failed) n++;
+      c.forget();
+    }
+    this.#calls.clear();
+    this.#byLeg.clear();
+    for (const t of this.#timers) this.#o.clock.clearTimeout(t);
+    this.#timers.clear();
+    return n;
+  }
+
   /** Ends every adopted call from our side (BYE on both legs). */
   async hangupAll(reason: string): Promise<void> {
     await Promise.all([...this.#calls.values()].map((c) => c.hangup({ reason }).catch(() => {})));
