@@ -350,6 +350,11 @@ export class DualsipClient extends TypedEmitter<DualsipClientEvents> {
     return this.#command({ type: 'call.refer', call, ...opts }, { idempotent: false }) as Promise<{ status: number; reason: string }>;
   }
 
+  /** Transfers the call by re-routing its B leg to `target` (the caller stays; the old callee gets a BYE). Not retried once sent. */
+  reroute(call: string, opts: { target: string; headers?: Record<string, string> }): Promise<{ call: string; target: string; state: string }> {
+    return this.#command({ type: 'call.reroute', call, ...opts }, { idempotent: false }) as Promise<{ call: string; target: string; state: string }>;
+  }
+
   queryPair(): Promise<PairView & { calls: number }> {
     return this.#command({ type: 'query.pair' }, { idempotent: true }) as Promise<PairView & { calls: number }>;
   }

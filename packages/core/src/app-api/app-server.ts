@@ -33,6 +33,8 @@ import type { CallOffer, RouteAnswer, RouteHook } from './route-hook.js';
 export interface AppCallHandle {
   hangup(opts: { reason: string }): Promise<void>;
   sendRequest(side: 'a' | 'b', opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; reason: string }>;
+  /** Transfer by re-routing the B leg to a new target. */
+  rerouteB?(opts: { target: string; headers?: Record<string, string> }): Promise<void>;
 }
 
 /** The slice of CallControl the application API uses. */
@@ -400,6 +402,23 @@ export class AppServer extends TypedEmitter<AppServerEvents> {
         }
         const after = this.#o.calls.call(m.call) ?? r;
         this.#reply(s, m.id, { call: m.call, state: after.state, endReason: after.endReason ?? null });
+        return;
+      }
+      case 'call.reroute': {
+        this.#requireActive();
+        const r = this.#o.calls.call(m.call);
+        if (!r) throw this.#unknownCall(m.call);
+        const live = this.#o.calls.liveCall(m.call);
+        if (!live?.rerouteB || r.state !== 'answered') throw new AppApiError({ code: 'ERR_CALL_STATE', message: `call ${m.call} is ${r.state}${live ? '' : ' and not controlled by this node'}: call.reroute needs an answered call` });
+        try {
+          await live.rerouteB({ target: m.target, ...(m.headers ? { headers: m.headers } : {}) });
+        } catch (err) {
+          const status = (err as { status?: unknown }).status;
+          if (typeof status === 'number') throw new AppApiError({ code: 'ERR_SIP', status, message: `re-route to ${m.target} failed: ${status}; the call goes on with the old callee`, cause: err });
+          throw new AppApiError({ code: 'ERR_CALL_STATE', message: `re-route failed: ${(err as Error).message}`, cause: err });
+        }
+        const after = this.#o.calls.call(m.call) ?? r;
+        this.#reply(s, m.id, { call: m.call, target: after.route.target, state: after.state });
         return;
       }
       case 'call.info':

@@ -32,6 +32,7 @@ export type ClientRequest =
   | { type: 'call.hangup'; id: RequestId; call: string; reason?: string }
   | { type: 'call.info'; id: RequestId; call: string; leg?: Leg; contentType?: string; body?: string; headers?: Record<string, string> }
   | { type: 'call.refer'; id: RequestId; call: string; leg?: Leg; referTo: string; headers?: Record<string, string> }
+  | { type: 'call.reroute'; id: RequestId; call: string; target: string; headers?: Record<string, string> }
   | { type: 'query.pair'; id: RequestId }
   | { type: 'query.calls'; id: RequestId }
   | { type: 'query.call'; id: RequestId; call: string }
@@ -110,7 +111,7 @@ export type ServerMessage =
 
 const TYPES: ReadonlySet<string> = new Set<ClientRequestType>([
   'hello', 'subscribe', 'unsubscribe', 'router.register', 'router.unregister', 'route.decision',
-  'call.hangup', 'call.info', 'call.refer', 'query.pair', 'query.calls', 'query.call', 'ping',
+  'call.hangup', 'call.info', 'call.refer', 'call.reroute', 'query.pair', 'query.calls', 'query.call', 'ping',
 ]);
 
 /** Headers an application may not set: the B2BUA owns the dialog. */
@@ -217,6 +218,12 @@ export function parseClientMessage(text: string): ClientRequest {
       str(o, 'referTo', { max: 1024 });
       if (!isSipUri(o['referTo'] as string)) throw bad('referTo: must be a SIP URI');
       checkHeaders(o['headers']);
+      break;
+    case 'call.reroute':
+      str(o, 'call', { max: 128 });
+      str(o, 'target', { max: 1024 });
+      if (!isSipUri(o['target'] as string)) throw bad('target: must be a SIP URI');
+      checkHeaders(o['headers'], 'headers', ['content-type']);
       break;
     case 'query.call':
       str(o, 'call', { max: 128 });
