@@ -4,6 +4,9 @@
 // synchronously from the process 'exit' / SIGINT / SIGTERM handlers so that a
 // killed test run leaves nothing behind either.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface CleanupEntry {
   /** Human readable, shown when an entry fails. */
@@ -95,4 +98,28 @@ export function ipSync(args: string[]): string {
   } catch {
     return '';
   }
+}
+
+const TEMP_RE = /^dsip-(?:sipp|redis)-(\d+)-/;
+let tempSweepDone = false;
+
+/** A fresh temporary directory `dsip-<kind>-<pid>-XXXXXX` (the pid lets a later run sweep it). */
+export function makeTempDir(kind: 'sipp' | 'redis'): string {
+  if (!tempSweepDone) {
+    tempSweepDone = true;
+    sweepStaleTempDirs();
+  }
+  return mkdtempSync(join(tmpdir(), `dsip-${kind}-${process.pid}-`));
+}
+
+/** Removes harness temp dirs whose creator pid is gone (runs killed with SIGKILL). */
+export function sweepStaleTempDirs(): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(tmpdir())) {
+    const m = TEMP_RE.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }

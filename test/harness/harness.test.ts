@@ -3,6 +3,9 @@
 // test/scenarios run SIPp-to-SIPp (no dualsip node) so that the scenarios
 // themselves are known good before they judge the node.
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ManagedProcess,
@@ -14,7 +17,9 @@ import {
   explain,
   listNetns,
   pidAlive,
+  makeTempDir,
   sweepStaleNetns,
+  sweepStaleTempDirs,
   uniquePrefix,
   type SippResult,
 } from './index.js';
@@ -78,6 +83,19 @@ describe('Topology', () => {
     } finally {
       execFileSync('sh', ['-c', `ip netns del ${stale} 2>/dev/null || true`]);
     }
+  });
+
+  it('sweeps temporary directories left behind by a dead test process, not live ones', () => {
+    let deadPid = 4_000_000;
+    while (pidAlive(deadPid)) deadPid--;
+    const mine = makeTempDir('sipp');
+    const stale = join(tmpdir(), `dsip-sipp-${deadPid}-zzzzzz`);
+    mkdirSync(stale, { recursive: true });
+    const removed = sweepStaleTempDirs();
+    expect(removed).toContain(basename(stale));
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(mine)).toBe(true);
+    rmSync(mine, { recursive: true, force: true });
   });
 });
 

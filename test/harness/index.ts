@@ -1,6 +1,6 @@
 // The end-to-end test harness: namespaces and topologies, managed processes,
 // SIPp, redis-server, and dualsip nodes. Import from 'test/harness/index.js'.
-export { cleanupAll, pendingCleanups, registerCleanup, pidAlive, type CleanupEntry } from './cleanup.js';
+export { cleanupAll, makeTempDir, pendingCleanups, registerCleanup, pidAlive, sweepStaleTempDirs, type CleanupEntry } from './cleanup.js';
 export { cpuTimeMs } from './cpu.js';
 export {
   Netns,

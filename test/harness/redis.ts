@@ -2,10 +2,8 @@
 // address (a sync-network address inside a namespace, or loopback), password
 // protected. (@dualsip/sync has its own RedisServer for the product; this one
 // only serves tests.)
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { registerCleanup } from './cleanup.js';
+import { rmSync } from 'node:fs';
+import { makeTempDir, registerCleanup } from './cleanup.js';
 import { localHost, type HostLike } from './netns.js';
 import type { ManagedProcess } from './process.js';
 
@@ -31,7 +29,7 @@ export class TestRedis {
   static async start(opts: RedisOptions): Promise<TestRedis> {
     const host = opts.host ?? localHost;
     const port = opts.port ?? 6379;
-    const dir = mkdtempSync(join(tmpdir(), 'dsip-redis-'));
+    const dir = makeTempDir('redis');
     const unregisterDir = registerCleanup({ label: `dir ${dir}`, sync: () => rmSync(dir, { recursive: true, force: true }) });
     const args = [
       '--bind', opts.bind,

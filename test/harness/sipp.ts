@@ -6,11 +6,10 @@
 // (per scenario message: retransmissions, timeouts, unexpected), and
 // optionally `-trace_rtt`. The `-trace_screen` file is kept as a fallback;
 // it is empty when SIPp is killed, the CSVs are not.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { registerCleanup } from './cleanup.js';
+import { makeTempDir, registerCleanup } from './cleanup.js';
 import { localHost, type HostLike } from './netns.js';
 import { freePort } from './ports.js';
 import { HarnessError, type ManagedProcess } from './process.js';
@@ -338,7 +337,7 @@ export const Sipp = {
   /** Starts SIPp and resolves once its SIP socket is bound. */
   async start(opts: SippOptions): Promise<SippRun> {
     const host = opts.host ?? localHost;
-    const workDir = mkdtempSync(join(tmpdir(), 'dsip-sipp-'));
+    const workDir = makeTempDir('sipp');
     // DSIP_KEEP_SIPP_DIRS=1 keeps every working directory (errors.log, CSVs) for a post-mortem.
     const keep = Boolean(process.env['DSIP_KEEP_SIPP_DIRS']);
     const unregisterDir = keep
