@@ -17,6 +17,8 @@ import {
   RedisServer,
   SyncNode,
   UdpHeartbeatTransport,
+  WorkerHeartbeatTransport,
+  type HeartbeatTransport,
   type CallRecord,
   type SipBinding,
   type VipController,
@@ -138,7 +140,12 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
   }
 
   const paths = resolveHaPaths(config);
-  const transport = new UdpHeartbeatTransport({ paths: paths.map((p) => ({ name: p.name, network: p.network, local: p.local, peer: p.peer })), logger: log });
+  const udpPaths = paths.map((p) => ({ name: p.name, network: p.network, local: p.local, peer: p.peer }));
+  // Heartbeats from their own thread (carrying the main loop's liveness) unless turned off.
+  const transport: HeartbeatTransport =
+    config.ha.mainStallLimitMs > 0
+      ? new WorkerHeartbeatTransport({ paths: udpPaths, secret: config.ha.secret, intervalMs: config.ha.intervalMs, mainStallLimitMs: config.ha.mainStallLimitMs, logger: log })
+      : new UdpHeartbeatTransport({ paths: udpPaths, logger: log });
   if (!config.ha.epochFile) log.warn({}, 'ha.epochFile not set: the epoch is kept in memory only and starts at 0 after a restart');
   const epochStore = config.ha.epochFile ? new FileEpochStore({ path: config.ha.epochFile }) : new MemoryEpochStore();
   const sipIf = floating ? config.vip.interface : undefined;

@@ -28,6 +28,7 @@ export interface HaConfig {
     intervalMs: number;
     missCount: number;
     startupWaitMs: number;
+    mainStallLimitMs: number;
     epochFile: string;
     /** As configured: 'name=local:port,peer:port' strings (or objects from a file); see resolveHaPaths. */
     paths: unknown[];
@@ -84,6 +85,12 @@ export function haSchema() {
       intervalMs: { doc: 'Heartbeat interval (ms).', format: 'nat', default: 100, env: 'DUALSIP_HA_INTERVAL_MS' },
       missCount: { doc: 'Missed heartbeats before a path is down.', format: 'nat', default: 3, env: 'DUALSIP_HA_MISS_COUNT' },
       startupWaitMs: { doc: 'Wait for the peer before becoming active alone (ms).', format: 'nat', default: 2000, env: 'DUALSIP_HA_STARTUP_WAIT_MS' },
+      mainStallLimitMs: {
+        doc: 'Heartbeats are sent from their own thread while the main event loop has run within this many ms (a busier or starved main loop does not look dead to the peer; a loop stuck longer goes silent). 0: send from the main thread.',
+        format: 'nat',
+        default: 1500,
+        env: 'DUALSIP_HA_MAIN_STALL_LIMIT_MS',
+      },
       epochFile: { doc: 'File that keeps the epoch across restarts.', format: String, default: '', env: 'DUALSIP_HA_EPOCH_FILE' },
       paths: {
         doc: 'Heartbeat paths NAME=LOCAL_IP:PORT,PEER_IP:PORT (names sync* are on the sync network); env: separated by ";".',
@@ -173,6 +180,7 @@ export const HA_USAGE = `HA (issue 5; all off unless --ha):
   --hb-interval MS         heartbeat interval          (ha.intervalMs)
   --hb-miss N              misses before path down     (ha.missCount)
   --startup-wait MS        wait for the peer at start  (ha.startupWaitMs)
+  --hb-main-stall MS       heartbeat thread stops when the main loop is stuck this long; 0 = no thread (ha.mainStallLimitMs)
   --epoch-file FILE        epoch kept across restarts  (ha.epochFile)
   --redis-host IP          local Redis (sync address)  (sync.redis.host)
   --redis-port N           local Redis port            (sync.redis.port)
@@ -195,6 +203,7 @@ export const HA_FLAGS = {
   'hb-interval': { type: 'string' },
   'hb-miss': { type: 'string' },
   'startup-wait': { type: 'string' },
+  'hb-main-stall': { type: 'string' },
   'epoch-file': { type: 'string' },
   'redis-host': { type: 'string' },
   'redis-port': { type: 'string' },
@@ -220,6 +229,7 @@ export function haFlagsToOverrides(f: HaFlagValues): Record<string, unknown> {
     'ha.intervalMs': f['hb-interval'],
     'ha.missCount': f['hb-miss'],
     'ha.startupWaitMs': f['startup-wait'],
+    'ha.mainStallLimitMs': f['hb-main-stall'],
     'ha.epochFile': f['epoch-file'],
     'sync.redis.host': f['redis-host'],
     'sync.redis.port': f['redis-port'],

@@ -17,6 +17,7 @@ export {
 } from './heartbeat.js';
 export { PathLiveness, PathState } from './path-liveness.js';
 export { UdpHeartbeatTransport, type UdpEndpoint, type UdpPathOptions } from './udp-transport.js';
+export { WorkerHeartbeatTransport, type WorkerHeartbeatTransportOptions } from './worker-transport.js';
 export { InMemoryHeartbeatNetwork, InMemoryHeartbeatTransport } from './memory-transport.js';
 export { FileEpochStore, MemoryEpochStore, type EpochStore } from './epoch-store.js';
 export {
