@@ -14,12 +14,14 @@ import { Sipp, cleanupAll, explain, randomLoopbackAddress, startNode, type SippR
 const TOKEN = 'e2e-app-token-1';
 const ROUTE_TIMEOUT_MS = 400;
 const HANGUP_SCENARIO = fileURLToPath(new URL('./app-scenarios/uac-app-hangup.xml', import.meta.url));
+const REROUTE_SCENARIO = fileURLToPath(new URL('./app-scenarios/uac-reroute.xml', import.meta.url));
 
 const ip = randomLoopbackAddress();
 let node: StartedNode;
 let appUrl: string;
 let client: DualsipClient;
-const callees: Record<'static' | 'routed' | 'hangup', SippRun> = {} as never;
+const callees: Record<'static' | 'routed' | 'hangup' | 'first' | 'second', SippRun> = {} as never;
+const rerouted: Array<{ call: string; ok: boolean; err?: string }> = [];
 const events: CallEvent[] = [];
 const stuckRouterCalls: string[] = [];
 
@@ -40,7 +42,7 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 }
 
 beforeAll(async () => {
-  for (const k of ['static', 'routed', 'hangup'] as const) {
+  for (const k of ['static', 'routed', 'hangup', 'first', 'second'] as const) {
     callees[k] = await Sipp.start({ scenario: 'uas-basic', localIp: ip, recvTimeoutMs: 10_000, name: `callee ${k}` });
   }
   node = await startNode({
@@ -64,6 +66,7 @@ beforeAll(async () => {
         stuckRouterCalls.push(offer.call);
         return new Promise((r) => setTimeout(() => r({ action: 'route', target: `sip:${callees.routed.address}` }), 5000));
       }
+      if (offer.user.startsWith('6')) return { action: 'route', target: `sip:${offer.user}@${callees.first.address}` };
       if (offer.user.startsWith('9')) return { action: 'route', target: `sip:${offer.user}@${callees.hangup.address}` };
       return undefined;
     },
@@ -76,6 +79,20 @@ beforeAll(async () => {
       await client.sendInfo(ev.call, { leg: 'a', contentType: 'application/dtmf-relay', body: 'Signal=1\r\nDuration=100\r\n' });
       await client.hangup(ev.call, { reason: 'app-hangup' });
     })().catch((err) => events.push({ event: 'call.modified', node: 'error', call: ev.call, seq: -1, data: { state: String(err) } as never }));
+  });
+  // Calls to 6…: once answered, transfer them to the second callee by re-routing the B leg, then hang up.
+  client.on('callAnswered', (ev) => {
+    if (!ev.data.requestUri.includes('@') || !/sip:6\d*@/.test(ev.data.requestUri)) return;
+    void (async () => {
+      try {
+        await client.reroute(ev.call, { target: `sip:${callees.second.address}`, headers: { 'X-Transferred': 'yes' } });
+        rerouted.push({ call: ev.call, ok: true });
+        await new Promise((r) => setTimeout(r, 200));
+        await client.hangup(ev.call, { reason: 'app-hangup' });
+      } catch (err) {
+        rerouted.push({ call: ev.call, ok: false, err: String(err) });
+      }
+    })();
   });
   await client.start();
 }, 90_000);
@@ -131,6 +148,24 @@ describe('application API on a standalone node (SIPp through a real node)', () =
     expect(offered).toHaveLength(5);
     for (const e of offered) expect(e.data.headers?.['X-Tenant']).toMatch(/^acme-\d+$/);
     expect(events.filter((e) => e.node === 'error')).toEqual([]);
+  }, 60_000);
+
+  it('transfer by re-routing the B leg: the first callee is released, the second takes over, the caller is re-INVITEd; the hang-up ends both legs', async () => {
+    const r = await Sipp.run({ scenario: REROUTE_SCENARIO, localIp: ip, remote: node.sipTarget, service: '6001', calls: 3, rate: 3, timeoutSec: 40, recvTimeoutMs: 25_000 });
+    expect(r.failed, explain(r)).toBe(0);
+    expect(r.successful, explain(r)).toBe(3);
+    expect(rerouted).toEqual(expect.arrayContaining([expect.objectContaining({ ok: true })]));
+    expect(rerouted.filter((x) => x.ok)).toHaveLength(3);
+    // Both callees' scenarios end with a BYE: the first got ours at the transfer, the second at the hang-up.
+    const first = await callees.first.stop();
+    const second = await callees.second.stop();
+    expect(first.successful, explain(first)).toBe(3);
+    expect(second.successful, explain(second)).toBe(3);
+    for (const { call } of rerouted) {
+      const ended = eventsOf(call).at(-1)!;
+      expect(ended).toMatchObject({ event: 'call.ended', data: { rule: 'app-reroute', endReason: 'app-hangup' } });
+      expect(ended.data.target).toContain(callees.second.address);
+    }
   }, 60_000);
 
   it('a router that does not answer cannot stall calls: static routing applies after app.routeTimeoutMs', async () => {
