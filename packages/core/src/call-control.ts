@@ -293,6 +293,11 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     return this.#calls.get(id);
   }
 
+  /** A call adopted at takeover, for application commands (hang-up). */
+  adoptedCall(id: string): { hangup(opts: { reason: string }): Promise<void> } | undefined {
+    return this.takeover.call(id);
+  }
+
   /** A call's current (or recent final) record. */
   call(id: string): CallRecord | undefined {
     return this.store.get(id);

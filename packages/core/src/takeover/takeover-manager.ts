@@ -103,6 +103,11 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
     return this.#attached;
   }
 
+  /** The adopted call `id`, if this node adopted it and it is not forgotten (application commands). */
+  call(id: string): AdoptedCall | undefined {
+    return this.#calls.get(id);
+  }
+
   pending(): Promise<void>[] {
     return [...this.#calls.values()].map((c) => c.done);
   }

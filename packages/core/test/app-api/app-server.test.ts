@@ -307,6 +307,16 @@ describe('AppServer: commands and the pair', () => {
     expect(calls.hungUp).toEqual(['app-hangup']);
   });
 
+  it('hang-up reaches a call adopted at takeover (no live B2BCall here)', async () => {
+    const { calls, connect } = await setup();
+    const c = await connect();
+    calls.push(rec('ad1', 9, 'answered'));
+    const reasons: string[] = [];
+    (calls as unknown as AppCallSource).adoptedCall = (id) => (id === 'ad1' ? { hangup: async ({ reason }) => void reasons.push(reason) } : undefined);
+    expect(await c.req('call.hangup', { call: 'ad1', reason: 'operator' })).toMatchObject({ type: 'result' });
+    expect(reasons).toEqual(['operator']);
+  });
+
   it('INFO and REFER go to the chosen leg; a SIP failure is ERR_SIP with the status', async () => {
     const { calls, connect } = await setup();
     const c = await connect();
