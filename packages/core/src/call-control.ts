@@ -90,6 +90,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   #closing?: Promise<void>;
   #admission?: Admission;
   #held: Array<{ req: IncomingRequestLike; res: ServerResponseLike }> = [];
+  #heldDropped = 0;
   /** Set by the application API while a router application is connected. */
   routeHook: RouteHook | undefined;
 
@@ -138,6 +139,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   forgetCalls(reason: string): number {
     const held = this.#held.length;
     this.#held = [];
+    this.#heldDropped += held;
     let n = 0;
     for (const call of this.#calls.values()) {
       call.forget();
@@ -276,6 +278,11 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     const held = this.#held;
     this.#held = [];
     for (const h of held) this.#onInvite(h.req, h.res);
+  }
+
+  /** INVITEs that were held by the admission and dropped unanswered by forgetCalls(), since start. */
+  get heldDropped(): number {
+    return this.#heldDropped;
   }
 
   /** INVITEs held unanswered by the admission. */

@@ -44,6 +44,8 @@ export interface OpsCallControl {
   calls(): CallRecord[];
   setAdmission(admission?: Admission): void;
   readonly heldInvites: number;
+  /** Held INVITEs dropped when the node stepped down (CallControl.forgetCalls). */
+  readonly heldDropped?: number;
   readonly phase: string;
   on(event: 'callStarted' | 'callEnded', fn: (record: CallRecord) => void): unknown;
 }
@@ -319,6 +321,7 @@ export class NodeOps implements AdminNode {
     this.#phase = undefined;
     const cc = this.#o.callControl;
     const t0 = this.#clock.now();
+    const droppedBefore = cc.heldDropped ?? 0;
     try {
       const res = await ha.controller.requestSwitchover({ force: opts.force ?? false, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
       const p = this.#readPhase();
@@ -330,7 +333,7 @@ export class NodeOps implements AdminNode {
         forced: opts.force ?? false,
         phases: { settleMs: p?.settleMs ?? 0, flushMs: p?.flushMs ?? 0, handoverMs: p ? this.#clock.now() - p.cutAt : 0 },
         callsAtStart: p?.calls ?? { connected: 0, ringing: 0 },
-        heldAtCut: cc.heldInvites,
+        heldAtCut: cc.heldInvites + (cc.heldDropped ?? 0) - droppedBefore,
         flushRounds: p?.rounds ?? 0,
         replicasAcked: p?.replicas ?? 0,
       };
