@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     const r = spawnSync(
       'sipp',
       [...sippT, '-sn', 'uac', '-i', '127.0.0.1', '-p', String(uacPort), '-r', String(rate), '-m', String(calls), '-d', '0',
-        '-buff_size', '4194304', '-nostdin', '-recv_timeout', '8000', '-timeout', `${secs + 20}s`, '-trace_stat', '-stf', `stat-${rate}.csv`,
+        '-buff_size', '4194304', '-nostdin', '-recv_timeout', '8000', '-timeout', `${secs + 20}s`, '-trace_stat', '-stf', `stat-${rate}.csv`, '-trace_err', '-error_file', `errors-${rate}.log`,
         target],
       { cwd: work, encoding: 'utf8', timeout: (secs + 30) * 1000 },
     );
@@ -196,6 +196,14 @@ async function main(): Promise<void> {
     const failed = Number(col('FailedCall(C)') ?? /Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? NaN);
     const cpu = node ? cpuDelta(cpu0, threadCpu(node.pid), (Date.now() - t0) / 1000, Math.max(1, ok)) : '';
     console.log(`| ${rate} | ${calls} | ${ok} | ${failed} | ${col('Retransmissions(C)') ?? '?'} | ${dropText} | ${loadBefore} | ${cpu} |`);
+    if (failed > 0) {
+      try {
+        const errs = readFileSync(join(work, `errors-${rate}.log`), 'utf8').split('\n').filter((l) => /\S/.test(l) && !/^-+$/.test(l));
+        console.log(`  first SIPp errors: ${errs.slice(0, 3).join(' / ').slice(0, 400)}`);
+      } catch {
+        /* none written */
+      }
+    }
     if (!values['keep-going'] && (failed > 0 || !(ok === calls))) break;
     await new Promise((res) => setTimeout(res, 1500));
   }
