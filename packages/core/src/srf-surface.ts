@@ -41,6 +41,8 @@ export interface DialogLike {
   remote: { uri: string; sdp?: string };
   req?: SipMessageLike;
   res?: SipMessageLike;
+  /** drachtio-srf clears this when the dialog ended (e.g. the far end's BYE was answered). */
+  connected?: boolean;
   on(event: 'destroy', fn: (bye: SipMessageLike, reason?: string) => void): unknown;
   on(event: 'modify' | 'update' | 'info', fn: (req: IncomingRequestLike, res: ServerResponseLike) => void): unknown;
   on(event: 'ack', fn: (ack: SipMessageLike) => void): unknown;

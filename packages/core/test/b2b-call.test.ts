@@ -65,6 +65,32 @@ describe('B2BUA call flows (fake srf)', () => {
     expect(cc.calls()).toEqual([]);
   });
 
+  it('a caller BYE handled in the same read that answered the caller still ends the callee leg', async () => {
+    const t = await setup();
+    t.srf.byeWithAnswer = true;
+    t.srf.call({ body: SDP_A });
+    await flush();
+    const bDialog = t.srf.uacs[0]!.answer(SDP_B);
+    await flush();
+    expect(bDialog.destroyed).toBe(1);
+    expect(t.ended).toHaveLength(1);
+    expect(t.ended[0]).toMatchObject({ state: 'ended', endReason: 'caller-bye' });
+    expect(t.cc.calls()).toEqual([]);
+  });
+
+  it('a callee BYE handled in the same read as its 200 ends the call without answering the caller', async () => {
+    const t = await setup();
+    const a = t.srf.call({ body: SDP_A });
+    await flush();
+    const bDialog = t.srf.uacs[0]!.answer(SDP_B);
+    bDialog.bye();
+    await flush();
+    expect(t.ended).toHaveLength(1);
+    expect(t.ended[0]!.endReason).toBe('callee-bye');
+    expect(a.res.statuses().at(-1)).not.toBe(200);
+    expect(t.cc.calls()).toEqual([]);
+  });
+
   it('BYE from the callee is carried to the caller', async () => {
     const { aDialog, bDialog, ended } = await answeredCall();
     bDialog.bye();

@@ -112,6 +112,8 @@ export class FakeDialog implements DialogLike {
   local: { uri: string; sdp?: string; contact?: string };
   remote: { uri: string; sdp?: string };
   res?: SipMessageLike;
+  /** Like drachtio-srf's Dialog: false once the far end's BYE was handled. */
+  connected = true;
   destroyed = 0;
   sent: SentInDialog[] = [];
   #handlers: Record<string, Handler[]> = {};
@@ -160,6 +162,7 @@ export class FakeDialog implements DialogLike {
     return res;
   }
   bye(cseq = 11): void {
+    this.connected = false;
     this.emit('destroy', new FakeMsg({ CSeq: `${cseq} BYE` }));
   }
 }
@@ -178,6 +181,9 @@ export class FakeSrf implements SrfLike {
   handler?: (req: IncomingRequestLike, res: ServerResponseLike) => void;
   uacs: PendingUac[] = [];
   uasDialogs: FakeDialog[] = [];
+  /** The caller's BYE arrives in the same socket read as the engine's confirmation of our 200:
+   *  drachtio-srf then answers it and emits 'destroy' before createUAS's promise settles. */
+  byeWithAnswer = false;
   #n = 0;
 
   invite(handler: (req: IncomingRequestLike, res: ServerResponseLike) => void): void {
@@ -258,6 +264,7 @@ export class FakeSrf implements SrfLike {
     const from = req.getParsedHeader('From') as { params: Record<string, string> };
     const d = new FakeDialog({ callId: req.get('Call-ID') ?? '', localTag: `uas${this.uasDialogs.length + 1}`, remoteTag: from.params.tag ?? '', localSdp: opts.localSdp, remoteSdp: req.body });
     this.uasDialogs.push(d);
+    if (this.byeWithAnswer) d.bye(2);
     return d;
   }
 }

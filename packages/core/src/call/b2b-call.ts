@@ -319,6 +319,9 @@ export class B2BCall {
         r.b.remoteAddress = hostPort(uac.res) ?? r.b.remoteAddress;
       }
     });
+    // Same race as on the A leg (see #answerA): the callee's BYE may have been handled
+    // in the read that resolved createUAC.
+    if (uac.connected === false) this.#onBye('b', undefined);
   }
 
   async #answerA(sdp: string, bRes: SipMessageLike | undefined): Promise<void> {
@@ -345,7 +348,12 @@ export class B2BCall {
     if (this.#bEndedEarly) {
       // The callee hung up while we were answering the caller.
       await this.#teardown('b', 'callee-bye');
+      return;
     }
+    // drachtio-srf resolves createUAS from inside its socket handler; a BYE that arrived
+    // in the same read is answered and 'destroy' emitted before this code resumes, so
+    // the listener #wire() attached never fires. The dialog says so itself.
+    if (uas.connected === false) this.#onBye('a', undefined);
   }
 
   async #answerDelayedOffer(offer: UacDelayedOffer): Promise<void> {
@@ -638,7 +646,7 @@ export class B2BCall {
     }
   }
 
-  #onBye(from: Side, bye: SipMessageLike): void {
+  #onBye(from: Side, bye: SipMessageLike | undefined): void {
     if (from === 'b' && !this.#uas) {
       // The callee hung up before the caller's 200 went out; finish answering, then release.
       this.#bEndedEarly = true;
