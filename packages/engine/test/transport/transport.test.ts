@@ -75,6 +75,42 @@ describe('TransportLayer', () => {
     expect(small.udpBufferSizes()[0]!.recv).toBe(131072);
   });
 
+  it('sends made in one turn of the event loop arrive in order, UDP and TCP', async () => {
+    const t = await layer([{ transport: 'udp' }, { transport: 'tcp' }]);
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const got: number[] = [];
+    const all = new Promise<void>((resolve) =>
+      sock.on('message', (b) => {
+        got.push(Number(/CSeq: (\d+)/.exec(b.toString())![1]));
+        if (got.length === 20) resolve();
+      }),
+    );
+    for (let i = 1; i <= 20; i++) t.send(msg(i), { transport: 'udp', address: '127.0.0.1', port: sock.address().port });
+    await all;
+    sock.close();
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    let text = '';
+    const tcpAll = new Promise<void>((resolve) =>
+      server.on('connection', (c) =>
+        c.on('data', (d) => {
+          text += d.toString();
+          if ((text.match(/CSeq: /g) ?? []).length === 20) resolve();
+        }),
+      ),
+    );
+    const port = (server.address() as net.AddressInfo).port;
+    for (let i = 1; i <= 20; i++) t.send(msg(i), { transport: 'tcp', address: '127.0.0.1', port });
+    await tcpAll;
+    expect([...text.matchAll(/CSeq: (\d+)/g)].map((m) => Number(m[1]))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(t.connectionCount).toBe(1);
+    await t.close();
+    await new Promise((r) => server.close(r));
+  });
+
   it('send() never throws: bad destinations and missing transports go to onError', async () => {
     const t = await layer([{ transport: 'udp' }]);
     const errs: string[] = [];
