@@ -81,6 +81,16 @@ export class InviteClientTransaction implements ClientTransaction {
     this.transmit(this.request);
   }
 
+  /**
+   * Takeover: this transaction was started by another node, which already got a provisional response
+   * (the caller heard ringing). §17.1.1.2: "If the client transaction receives a provisional response
+   * while in the "Calling" state, it transitions to the "Proceeding" state." — so it starts there, with
+   * no timer running and nothing sent; the callee's final response completes it as usual.
+   */
+  resume(): void {
+    this.transition(IctState.Proceeding);
+  }
+
   private transmit(msg: SipRequest): void {
     try {
       this.ctx.send(msg, this.destination, (err) => this.onTransportError(err));

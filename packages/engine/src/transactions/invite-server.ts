@@ -48,10 +48,15 @@ export class InviteServerTransaction extends TypedEmitter<ServerTransactionEvent
     readonly responseDestination: Destination,
     /** Passes an ACK that arrives in the Accepted state to the TU (RFC 6026). */
     private readonly ackToTu: (ack: SipRequest, info: ReceiveInfo) => void,
+    /** resumed: re-created at takeover for an INVITE another node already answered provisionally (no 100). */
+    opts: { resumed?: boolean } = {},
   ) {
     super();
     this.timers = new TimerSet(ctx);
     this.reliable = isReliable(responseDestination.transport);
+    if (opts.resumed) return;
+    // §17.2.1: "the server transaction MUST generate a 100 (Trying) response unless it knows that the TU
+    // will generate a provisional or final response within 200 ms"
     this.timers.start('Trying', AUTO_TRYING_MS, () => {
       if (this._state === IstState.Proceeding && !this.lastProvisional) this.respond(createResponse(this.request, 100));
     });

@@ -183,6 +183,53 @@ export class TransactionLayer {
 
   /** Create and start a client transaction; the request must already carry its top Via with a fresh branch. */
   sendRequest(req: SipRequest, dest: Destination, user: ClientTransactionUser): ClientTransaction {
+    const ct = this.createClient(req, dest, user);
+    ct.start();
+    return ct;
+  }
+
+  /**
+   * Takeover: re-creates the INVITE client transaction another node started (same top Via branch, same
+   * destination) in the "Proceeding" state without sending anything, so the callee's later responses
+   * (and 2xx retransmissions) match it (§17.1.3) and reach `user`.
+   */
+  resumeInviteClient(req: SipRequest, dest: Destination, user: ClientTransactionUser): ClientTransaction {
+    if (req?.method !== 'INVITE') throw new TransactionError('ERR_INVALID_ARGUMENT', 'only an INVITE client transaction can be resumed');
+    const ct = this.createClient(req, dest, user) as InviteClientTransaction;
+    ct.resume();
+    return ct;
+  }
+
+  /**
+   * Takeover: re-creates the INVITE server transaction of a caller's INVITE that another node received
+   * (the request as that node stamped it, §18.2.1), in the "Proceeding" state, sending nothing. Its key is
+   * the one §17.2.3 computes, so the caller's CANCEL and INVITE retransmissions match it.
+   */
+  resumeInviteServer(req: SipRequest, info: ReceiveInfo): ServerTransaction {
+    if (this.closed) throw new TransactionError('ERR_CLOSED', 'transaction layer is closed');
+    if (req?.method !== 'INVITE') throw new TransactionError('ERR_INVALID_ARGUMENT', 'only an INVITE server transaction can be resumed');
+    let via: ParsedVia;
+    try {
+      via = parseVia(getHeader(req, 'Via') ?? '');
+    } catch {
+      throw new TransactionError('ERR_NO_VIA', 'the resumed INVITE needs its top Via');
+    }
+    const key = serverKey(req, via);
+    if (this.servers.has(key)) throw new TransactionError('ERR_DUPLICATE_TRANSACTION', `a server transaction ${key} exists already`);
+    const st = new InviteServerTransaction(
+      this.ctx,
+      key,
+      req,
+      info,
+      responseDestination(via, info),
+      (ack, i) => this.ctx.callUser('onRequest', () => this.user.onRequest(ack, undefined, i)),
+      { resumed: true },
+    );
+    this.servers.set(key, st);
+    return st;
+  }
+
+  private createClient(req: SipRequest, dest: Destination, user: ClientTransactionUser): AnyClient {
     if (this.closed) throw new TransactionError('ERR_CLOSED', 'transaction layer is closed');
     if (!req || req.kind !== 'request') throw new TransactionError('ERR_INVALID_ARGUMENT', 'sendRequest needs a SipRequest');
     if (req.method === 'ACK') {
@@ -211,7 +258,6 @@ export class TransactionLayer {
         ? new InviteClientTransaction(this.ctx, key, via.branch, req, dest, user)
         : new NonInviteClientTransaction(this.ctx, key, via.branch, req, dest, user);
     this.clients.set(key, ct);
-    ct.start();
     return ct;
   }
 

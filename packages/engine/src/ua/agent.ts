@@ -36,6 +36,58 @@ import type { ClientTxn, ClientTxnUser, Dest, RecvInfo, ServerTxn, Transport, Tx
 
 export type UnknownDialogPolicy = 'reject' | 'app';
 
+/**
+ * Takeover extension, honoured only with unknownDialogPolicy 'app'. On an INVITE the app sends: its value is
+ * the branch of the INVITE the dead active sent; the engine sends nothing and resumes that client transaction.
+ * As the answer to the resume-UAS control request it reads 'ok'.
+ */
+export const RESUME_UAC = 'X-Dualsip-Resume';
+/** Takeover extension: a control request carrying the essentials of a caller's INVITE to resume (ResumeUas). */
+export const RESUME_UAS = 'X-Dualsip-Resume-Uas';
+/** Marks the resumed INVITE the engine hands to the app; its value is the caller's Call-ID. */
+export const RESUME_MARK = 'X-Dualsip-Resumed';
+const RESUME_UAC_LC = RESUME_UAC.toLowerCase();
+const RESUME_UAS_LC = RESUME_UAS.toLowerCase();
+
+/** What the app mirrored of a caller's INVITE (as the engine that received it stamped it, §18.2.1). */
+export interface ResumeUas {
+  uri: string;
+  /** Every Via of the INVITE, top first, with received/rport as stamped. */
+  vias: string[];
+  from: string;
+  /** To without tag, as the caller sent it. */
+  to: string;
+  /** The To tag of the provisional responses the caller already got. */
+  toTag?: string;
+  callId: string;
+  cseq: number;
+  contact?: string;
+  recordRoute?: string[];
+  contentType?: string;
+  transport: string;
+  /** Where the INVITE came from. */
+  address: string;
+  port: number;
+}
+
+export function encodeResumeUas(r: ResumeUas): string {
+  return Buffer.from(JSON.stringify(r), 'utf8').toString('base64url');
+}
+
+export function decodeResumeUas(value: string): ResumeUas {
+  let r: ResumeUas;
+  try {
+    r = JSON.parse(Buffer.from(value.trim(), 'base64url').toString('utf8')) as ResumeUas;
+  } catch {
+    throw new Error(`${RESUME_UAS}: not base64url JSON`);
+  }
+  if (!r || !Array.isArray(r.vias) || r.vias.length === 0 || typeof r.from !== 'string' || typeof r.to !== 'string' ||
+    typeof r.callId !== 'string' || !Number.isInteger(r.cseq) || typeof r.address !== 'string' || !Number.isInteger(r.port) || typeof r.uri !== 'string') {
+    throw new Error(`${RESUME_UAS}: missing fields`);
+  }
+  return r;
+}
+
 export interface AppRouter {
   select(method: string): AppConnection | undefined;
 }
@@ -174,9 +226,9 @@ export class UserAgent {
     return `<sip:${l.host}:${l.port}${transport === 'tcp' ? ';transport=tcp' : ''}>`;
   }
 
-  private viaFor(transport: Transport): string {
+  private viaFor(transport: Transport, branch = newBranch()): string {
     const l = this.localFor(transport);
-    return `SIP/2.0/${transport.toUpperCase()} ${l.host}:${l.port};rport;branch=${newBranch()}`;
+    return `SIP/2.0/${transport.toUpperCase()} ${l.host}:${l.port};rport;branch=${branch}`;
   }
 
   private replaceLocalhost(value: string, transport: Transport): string {
@@ -298,8 +350,10 @@ export class UserAgent {
       return;
     }
     if (req.method === 'INVITE') {
-      // drachtio-server answers every new INVITE with 100 Trying at once.
-      this.respondStateless(st, req, 100);
+      // §17.2.1: "the server transaction MUST generate a 100 (Trying) response unless it knows that the TU
+      // will generate a provisional or final response within 200 ms" — the INVITE server transaction sends
+      // it after 200 ms if the app has not answered by then (drachtio-server sends it at once). A caller
+      // whose INVITE reaches a node that dies before answering then retransmits it to the new active.
       if (!unknownDialog) this.cdr('attempt', 'network', undefined, req);
     }
     const txnId = randomUUID();
@@ -325,7 +379,7 @@ export class UserAgent {
       this.respondStateless(st, req, 503);
       return;
     }
-    if (req.method === 'INVITE') this.respondStateless(st, req, 100);
+    // A re-INVITE gets its 100 Trying from the server transaction after 200 ms (§17.2.1), as a new INVITE.
     if (req.method === 'BYE') this.cdr('stop', 'network', 'normal-release', req);
     const txnId = randomUUID();
     const entry: ServerEntry = { txnId, st, req, info, conn, dialog: d, dialogId: d.id, finalSent: false, unknownDialog: false };
@@ -421,6 +475,14 @@ export class UserAgent {
     }
     if (txnId && msg.method === 'CANCEL') {
       this.appCancel(conn, msgId, txnId, msg);
+      return;
+    }
+    if (this.policy === 'app' && hdr(msg.headers, RESUME_UAS_LC) !== undefined) {
+      try {
+        this.appResumeUas(conn, msgId, msg);
+      } catch (err) {
+        this.nok(conn, msgId, `resume failed: ${(err as Error).message}`);
+      }
       return;
     }
     const callId = hdr(msg.headers, 'call-id');
@@ -798,9 +860,16 @@ export class UserAgent {
     // Transport: from the URI's transport param, else UDP if we listen on it.
     const hintTp = (/;transport=(\w+)/i.exec(route || uri)?.[1] ?? '').toLowerCase();
     const transport: Transport = hintTp === 'tcp' ? 'tcp' : this.opts.local('udp') ? 'udp' : 'tcp';
-    const { headers, names } = this.appHeaders(app, transport, learn);
+    let { headers, names } = this.appHeaders(app, transport, learn);
+    // Takeover extension (policy 'app' only; elsewhere the header is just sent on, as drachtio-server does).
+    const resumeBranch = this.policy === 'app' && method === 'INVITE' ? hdr(app.headers, RESUME_UAC_LC) : undefined;
+    if (resumeBranch !== undefined) {
+      if (!resumeBranch.startsWith('z9hG4bK')) throw new Error(`${RESUME_UAC}: not an RFC 3261 branch`);
+      headers = headers.filter((h) => lower(h.name) !== RESUME_UAC_LC);
+      names.delete(RESUME_UAC_LC);
+    }
     const req: SipRequest = { kind: 'request', method, uri, version: 'SIP/2.0', headers: [], body: Buffer.alloc(0) };
-    req.headers.push({ name: 'Via', value: this.viaFor(transport) });
+    req.headers.push({ name: 'Via', value: resumeBranch !== undefined ? this.viaFor(transport, resumeBranch) : this.viaFor(transport) });
     if (!names.has('max-forwards')) req.headers.push({ name: 'Max-Forwards', value: '70' });
     for (const h of headers) req.headers.push(h);
     let from = getHeader(req, 'From');
@@ -832,9 +901,9 @@ export class UserAgent {
     let dialogId: string | undefined;
     if (!learn && (method === 'INVITE' || method === 'SUBSCRIBE')) {
       dialogId = this.dialogs.makeId(callId, fromTag);
-      if (method === 'INVITE') this.cdr('attempt', 'application', undefined, req);
+      if (method === 'INVITE' && resumeBranch === undefined) this.cdr('attempt', 'application', undefined, req);
     }
-    this.sendClient(conn, msgId, req, dest, { dialogId, learn });
+    this.sendClient(conn, msgId, req, dest, { dialogId, learn, resume: resumeBranch !== undefined });
   }
 
   private sendClient(
@@ -842,7 +911,7 @@ export class UserAgent {
     msgId: string,
     req: SipRequest,
     dest: Dest,
-    p: { dialog?: Dialog; dialogId?: string; learn: boolean },
+    p: { dialog?: Dialog; dialogId?: string; learn: boolean; resume?: boolean },
   ): void {
     const txnId = randomUUID();
     const entry: ClientEntry = {
@@ -862,15 +931,78 @@ export class UserAgent {
     };
     this.clientByTxnId.set(txnId, entry);
     try {
-      entry.ct = this.opts.transactions.sendRequest(req, dest, entry.user);
+      if (p.resume) {
+        const resume = this.opts.transactions.resumeInviteClient;
+        if (!resume) throw new Error('this engine can not resume transactions');
+        // Nothing goes on the wire: the INVITE with this branch was sent by the node that died.
+        entry.ct = resume.call(this.opts.transactions, req, dest, entry.user);
+      } else {
+        entry.ct = this.opts.transactions.sendRequest(req, dest, entry.user);
+      }
     } catch (err) {
       this.clientByTxnId.delete(txnId);
       throw err;
     }
-    this.counters.requestsOut++;
+    if (!p.resume) this.counters.requestsOut++;
     const buf = serializeMessage(req);
     const meta = this.meta('application', buf.length, dest.transport, dest.address, dest.port);
     this.reply(conn, msgId, `OK|${meta}|${txnId}|Msg sent:|\r\n${buf.toString('utf8')}`);
+  }
+
+  /**
+   * Takeover extension (policy 'app'): re-creates the INVITE server transaction of a caller whose INVITE
+   * the dead active received and answered provisionally, from the essentials the app mirrored (header
+   * X-Dualsip-Resume-Uas, base64url JSON: ResumeUas; body: the caller's SDP). Nothing is sent to the
+   * caller. The INVITE reaches the asking app as a new incoming INVITE marked X-Dualsip-Resumed, so it
+   * answers it with ordinary responses (the To tag of the provisional responses the caller already has
+   * is kept); the caller's CANCEL and retransmissions match the transaction again. The control request
+   * itself is answered at once with a local 200 carrying `X-Dualsip-Resume: ok`.
+   */
+  private appResumeUas(conn: AppConnection, msgId: string, app: AppRequest): void {
+    const resume = this.opts.transactions.resumeInviteServer;
+    if (!resume) throw new Error('this engine can not resume transactions');
+    const r = decodeResumeUas(hdr(app.headers, RESUME_UAS_LC)!);
+    const transport: Transport = r.transport === 'tcp' ? 'tcp' : 'udp';
+    const local = this.localFor(transport);
+    const req: SipRequest = { kind: 'request', method: 'INVITE', uri: r.uri, version: 'SIP/2.0', headers: [], body: app.body };
+    for (const v of r.vias) req.headers.push({ name: 'Via', value: v });
+    req.headers.push({ name: 'Max-Forwards', value: '70' });
+    req.headers.push({ name: 'From', value: r.from });
+    req.headers.push({ name: 'To', value: r.to });
+    req.headers.push({ name: 'Call-ID', value: r.callId });
+    req.headers.push({ name: 'CSeq', value: `${r.cseq} INVITE` });
+    if (r.contact) req.headers.push({ name: 'Contact', value: r.contact });
+    for (const rr of r.recordRoute ?? []) req.headers.push({ name: 'Record-Route', value: rr });
+    if (app.body.length > 0) req.headers.push({ name: 'Content-Type', value: r.contentType ?? 'application/sdp' });
+    const info: RecvInfo = { transport, remote: { address: r.address, port: r.port }, local: { address: local.host, port: local.port } };
+    const st = resume.call(this.opts.transactions, req, info);
+    const txnId = randomUUID();
+    const entry: ServerEntry = { txnId, st, req, info, conn, finalSent: false, unknownDialog: false, toTag: r.toTag || undefined };
+    this.serverByTxnId.set(txnId, entry);
+    this.serverBySt.set(st, entry);
+    // the control request: echoed as "sent", answered locally
+    const ctl: SipRequest = {
+      kind: 'request',
+      method: app.method,
+      uri: app.uri,
+      version: 'SIP/2.0',
+      headers: [{ name: 'Via', value: this.viaFor(transport) }, ...app.headers.filter((h) => lower(h.name) !== RESUME_UAS_LC && !IMMUTABLE.has(lower(h.name)))],
+      body: Buffer.alloc(0),
+    };
+    if (!getHeader(ctl, 'Call-ID')) ctl.headers.push({ name: 'Call-ID', value: newCallId() });
+    if (!getHeader(ctl, 'From')) ctl.headers.push({ name: 'From', value: `${this.contactFor(transport)};tag=${newTag()}` });
+    if (!getHeader(ctl, 'To')) ctl.headers.push({ name: 'To', value: `<${app.uri}>` });
+    if (!getHeader(ctl, 'CSeq')) ctl.headers.push({ name: 'CSeq', value: `1 ${app.method}` });
+    const ctlTxn = randomUUID();
+    const cbuf = serializeMessage(ctl);
+    this.reply(conn, msgId, `OK|${this.meta('application', cbuf.length, transport, local.host, local.port)}|${ctlTxn}|Msg sent:|\r\n${cbuf.toString('utf8')}`);
+    // the resumed INVITE, as if it had just arrived from the caller
+    const marked: SipRequest = { ...req, headers: [...req.headers, { name: RESUME_MARK, value: r.callId }] };
+    this.forward(conn, marked, info, txnId, '');
+    const ok = createResponse(ctl, 200, 'OK', { toTag: newTag() });
+    ok.headers.push({ name: RESUME_UAC, value: 'ok' });
+    const obuf = serializeMessage(ok);
+    this.safeSend(conn, `sip|${this.meta('network', obuf.length, transport, local.host, local.port)}|${ctlTxn}||\r\n${obuf.toString('utf8')}`);
   }
 
   private appCancel(conn: AppConnection, msgId: string, txnId: string, app: AppRequest): void {

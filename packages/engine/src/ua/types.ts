@@ -41,4 +41,8 @@ export interface ClientTxn {
 export interface TxnLayerView {
   sendRequest(req: SipRequest, dest: Dest, user: ClientTxnUser): ClientTxn;
   findInviteForCancel(cancel: SipRequest): ServerTxn | undefined;
+  /** Takeover (policy 'app'): an INVITE client transaction in "Proceeding", nothing sent. */
+  resumeInviteClient?(req: SipRequest, dest: Dest, user: ClientTxnUser): ClientTxn;
+  /** Takeover (policy 'app'): an INVITE server transaction in "Proceeding", nothing sent. */
+  resumeInviteServer?(req: SipRequest, info: RecvInfo): ServerTxn;
 }

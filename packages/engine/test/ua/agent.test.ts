@@ -53,10 +53,10 @@ function txnIdOf(payload: string): string {
 }
 
 describe('UA core (ManualClock)', () => {
-  it('new INVITE: 100 Trying at once, forwarded to the app with a transaction id and no dialog id', () => {
+  it('new INVITE: no 100 Trying from the UA core (the server transaction sends it "unless it knows that the TU will generate a provisional or final response within 200 ms"), forwarded to the app with a transaction id and no dialog id', () => {
     const { app, responses, st, ua, info } = setup();
     ua.onRequest(parseMessage(Buffer.from(INVITE)) as SipRequest, st, info);
-    expect(responses.map((r) => r.status)).toEqual([100]);
+    expect(responses.map((r) => r.status)).toEqual([]);
     expect(app.sent).toHaveLength(1);
     const head = app.sent[0]!.split('\r\n')[0]!.split('|');
     expect(head.slice(0, 2)).toEqual(['sip', 'network']);
@@ -71,12 +71,12 @@ describe('UA core (ManualClock)', () => {
     ua.onAppSip(app.conn, 'm1', txnId, '', '', 'SIP/2.0 200 OK\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n');
     expect(app.replies[0]).toMatch(/^m1\|OK\|application\|/);
     expect(app.replies[0]!.split('\r\n')[0]!.split('|')[9]).toBe('c1;from-tag=ta');
-    const ok = responses[1]!;
+    const ok = responses[0]!;
     expect(ok.status).toBe(200);
     expect(ok.headers.find((h) => h.name === 'Contact')?.value).toBe('<sip:127.0.0.1:5060>');
     expect(ok.headers.find((h) => h.name === 'To')?.value).toMatch(/;tag=/);
     expect(ua.stats().dialogs).toBe(1);
-    const at = (ms: number) => { clock.advance(ms); return responses.length - 2; };
+    const at = (ms: number) => { clock.advance(ms); return responses.length - 1; };
     expect(at(499)).toBe(0);
     expect(at(1)).toBe(1); // T1
     expect(at(1000)).toBe(2); // +2*T1
@@ -97,7 +97,7 @@ describe('UA core (ManualClock)', () => {
     const { clock, app, responses, st, ua, info } = setup();
     ua.onRequest(parseMessage(Buffer.from(INVITE)) as SipRequest, st, info);
     ua.onAppSip(app.conn, 'm1', txnIdOf(app.sent[0]!), '', '', 'SIP/2.0 200 OK\r\n\r\n');
-    const toTag = /tag=([^;]+)$/.exec(responses[1]!.headers.find((h) => h.name === 'To')!.value)![1];
+    const toTag = /tag=([^;]+)$/.exec(responses[0]!.headers.find((h) => h.name === 'To')!.value)![1];
     clock.advance(500);
     const n = responses.length;
     const ack = INVITE.replace('INVITE sip', 'ACK sip').replace('1 INVITE', '1 ACK').replace('To: <sip:b@127.0.0.1>', `To: <sip:b@127.0.0.1>;tag=${toTag}`);
