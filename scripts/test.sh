@@ -7,4 +7,5 @@ bash scripts/setup.sh
 echo "test: typecheck"
 node_modules/.bin/tsc -p tsconfig.json
 echo "test: vitest"
-node_modules/.bin/vitest run "$@"
+# Plain text, so the summary line ("Tests  N passed (N)") reads the same in any log.
+NO_COLOR=1 FORCE_COLOR=0 node_modules/.bin/vitest run "$@"
