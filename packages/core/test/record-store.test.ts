@@ -34,6 +34,32 @@ describe('CallRecordStore', () => {
     expect(Object.isFrozen(store.get('c1')!.a)).toBe(true);
   });
 
+  it('a published record never changes afterwards: later updates copy nested legs, arrays and added objects', () => {
+    const published: CallRecord[] = [];
+    const store = newStore({ publish: (r) => void published.push(r) });
+    store.create({ id: 'c1', a: emptyLeg('uas'), b: { ...emptyLeg('uac'), routeSet: ['<sip:p1;lr>'] } });
+    const v1 = JSON.stringify(published[0]);
+    store.update('c1', (r) => {
+      r.a.remoteCseq = 9;
+      r.b.routeSet.push('<sip:p2;lr>');
+      r.route.target = 'sip:x@198.18.0.9';
+    });
+    const added = { target: 'sip:y@198.18.0.10', rule: 'r' };
+    store.update('c1', (r) => void (r.route = added));
+    expect(JSON.stringify(published[0])).toBe(v1);
+    expect(published[1]!.b.routeSet).toEqual(['<sip:p1;lr>', '<sip:p2;lr>']);
+    expect(published[0]!.b.routeSet).not.toBe(published[1]!.b.routeSet);
+    for (const r of published) {
+      for (const o of [r, r.a, r.b, r.route, r.a.routeSet, r.b.routeSet]) expect(Object.isFrozen(o)).toBe(true);
+    }
+    // An object a mutator hands in is frozen with the record, so its owner cannot change the published version.
+    expect(Object.isFrozen(added)).toBe(true);
+    expect(() => {
+      'use strict';
+      (published[2]!.b.routeSet as string[]).push('x');
+    }).toThrow(TypeError);
+  });
+
   it('emits ended once, marks the record ended and moves it out of the live set', () => {
     const store = newStore();
     const ended: CallRecord[] = [];

@@ -33,12 +33,46 @@ export interface CallRecordStoreOptions {
   retainEnded?: number;
 }
 
+/**
+ * Freezes `o` and every object reachable from it that is not frozen yet. Objects
+ * that are already frozen (shared with an earlier version) are not walked again.
+ */
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) freezeTree(o as object);
   return o;
+}
+
+function freezeTree(o: object): void {
+  Object.freeze(o);
+  const rec = o as Record<string, unknown>;
+  for (const k in rec) {
+    const v = rec[k];
+    if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) freezeTree(v);
+  }
+}
+
+/**
+ * Deep copy of a call record, which is plain JSON data (objects, arrays, strings,
+ * numbers, booleans, undefined). About 8x cheaper than structuredClone for a
+ * record with two SDPs (packages/core/bench/record-store.ts), and it is on every
+ * change of every call.
+ */
+function copyPlain<T>(o: T): T {
+  if (Array.isArray(o)) {
+    const out = new Array<unknown>(o.length);
+    for (let i = 0; i < o.length; i++) {
+      const v: unknown = o[i];
+      out[i] = v !== null && typeof v === 'object' ? copyPlain(v) : v;
+    }
+    return out as T;
+  }
+  const src = o as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k in src) {
+    const v = src[k];
+    out[k] = v !== null && typeof v === 'object' ? copyPlain(v) : v;
+  }
+  return out as T;
 }
 
 /**
@@ -94,7 +128,7 @@ export class CallRecordStore extends TypedEmitter<CallRecordStoreEvents> {
     if (!current) {
       throw new CoreError({ code: 'ERR_UNKNOWN_CALL', message: `no live call ${id}` });
     }
-    const draft = structuredClone(current) as CallRecord;
+    const draft = copyPlain(current);
     mutate(draft);
     draft.id = current.id;
     draft.schemaVersion = CALL_RECORD_SCHEMA_VERSION;
