@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { CallState, isFinal, transition } from './call-state.js';
-import { emptyLeg, type CallRecord, type LegRecord } from '../records/call-record.js';
+import { emptyLeg, type CallRecord, type InviteEssentials, type LegRecord } from '../records/call-record.js';
 import type { CallRecordStore } from '../records/call-record-store.js';
 import type { Router } from '../routing/router.js';
 import { requestUriFor, userOf } from '../routing/sip-uri.js';
@@ -129,6 +129,27 @@ function legFromIncomingInvite(req: IncomingRequestLike): LegRecord {
     remoteAddress: hostPort(req),
     remoteSdp: req.body || undefined,
     inviteBranch: viaBranch(req),
+    invite: inviteEssentials(req),
+  };
+}
+
+/** What a new active needs to resume the caller's INVITE server transaction (see InviteEssentials). */
+function inviteEssentials(req: IncomingRequestLike): InviteEssentials | undefined {
+  const vias = splitHeaderList(safeGet(req, 'Via'));
+  const from = safeGet(req, 'From');
+  const to = safeGet(req, 'To');
+  const cseq = cseqNumber(req);
+  if (vias.length === 0 || !from || !to || cseq === undefined || !req.source_address) return undefined;
+  const rr = splitHeaderList(safeGet(req, 'Record-Route'));
+  return {
+    vias,
+    from,
+    to,
+    cseq,
+    ...(safeGet(req, 'Contact') ? { contact: safeGet(req, 'Contact') } : {}),
+    ...(rr.length > 0 ? { recordRoute: rr } : {}),
+    ...(req.body && safeGet(req, 'Content-Type') ? { contentType: safeGet(req, 'Content-Type') } : {}),
+    source: { transport: (req.protocol ?? 'udp').toLowerCase(), address: req.source_address, port: Number(req.source_port ?? 5060) },
   };
 }
 
@@ -508,8 +529,17 @@ export class B2BCall {
     const { res } = this.#o;
     if (res.finalResponseSent) return;
     try {
-      res.send(status, reason, { headers: opts.headers ?? {}, ...(opts.body ? { body: opts.body } : {}) }, (err) => {
-        if (err) this.#log.debug({ err, status }, 'response to caller not sent');
+      res.send(status, reason, { headers: opts.headers ?? {}, ...(opts.body ? { body: opts.body } : {}) }, (err, msg) => {
+        if (err) {
+          this.#log.debug({ err, status }, 'response to caller not sent');
+          return;
+        }
+        // The To tag of our provisional responses is the caller's view of the early dialog: a new active
+        // resuming this INVITE after a takeover must answer with the same tag (RFC 3261 §12.1.1).
+        if (status > 100 && status < 200) {
+          const tag = parsedNameAddr(msg as SipMessageLike, 'To').tag;
+          if (tag && this.record?.a.localTag !== tag) this.#patch((r) => (r.a.localTag = tag));
+        }
       });
     } catch (err) {
       this.#log.warn({ err, status }, 'response to caller not sent');

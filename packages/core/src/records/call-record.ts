@@ -42,6 +42,27 @@ export interface LegRecord {
   state: LegState;
   /** Via branch of the initial INVITE on this leg. */
   inviteBranch?: string;
+  /**
+   * A leg only: what a new active needs to re-create the caller's INVITE server transaction of a call
+   * that is not answered yet (the INVITE as the receiving engine stamped it, RFC 3261 §18.2.1). Optional,
+   * so records without it (older nodes) stay valid: such ringing calls are released at takeover.
+   */
+  invite?: InviteEssentials;
+}
+
+/** The caller's INVITE, as far as its server transaction and our responses to it depend on it. */
+export interface InviteEssentials {
+  /** Every Via, top first, with received/rport as stamped on arrival. */
+  vias: string[];
+  /** From and To exactly as the caller sent them (To without our tag). */
+  from: string;
+  to: string;
+  cseq: number;
+  contact?: string;
+  recordRoute?: string[];
+  contentType?: string;
+  /** Where the INVITE came from. */
+  source: { transport: string; address: string; port: number };
 }
 
 export interface CallRecord {

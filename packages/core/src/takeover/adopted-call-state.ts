@@ -9,7 +9,7 @@ export enum AdoptedCallState {
   Adopting = 'adopting',
   /** Both legs are confirmed dialogs; in-dialog requests are relayed. */
   Answered = 'answered',
-  /** The record was not answered yet: setup transactions are lost (see takeover-manager.ts). */
+  /** The record was not answered yet: its setup transactions are resumed (our engine) or lost (see takeover-manager.ts). */
   Ringing = 'ringing',
   /** A BYE arrived (or we sent one); the other leg is being torn down. */
   Ending = 'ending',
@@ -22,7 +22,8 @@ export enum AdoptedCallState {
 const LEGAL: Readonly<Record<AdoptedCallState, readonly AdoptedCallState[]>> = {
   [AdoptedCallState.Adopting]: [AdoptedCallState.Answered, AdoptedCallState.Ending],
   [AdoptedCallState.Answered]: [AdoptedCallState.Ending],
-  [AdoptedCallState.Ringing]: [AdoptedCallState.Failed],
+  // A ringing call whose setup transactions were resumed (our engine) is answered when the callee is.
+  [AdoptedCallState.Ringing]: [AdoptedCallState.Failed, AdoptedCallState.Answered],
   [AdoptedCallState.Ending]: [AdoptedCallState.Ended],
   [AdoptedCallState.Ended]: [],
   [AdoptedCallState.Failed]: [],

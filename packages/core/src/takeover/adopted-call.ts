@@ -5,7 +5,9 @@ import type { CallRecordStore } from '../records/call-record-store.js';
 import type { DialogLike, IncomingRequestLike, ResponseLike, SipMessageLike } from '../srf-surface.js';
 import { AdoptedCallState, isAdoptedFinal, transitionAdopted } from './adopted-call-state.js';
 import { cseqOf, header, inDialogHeaders, otherSide, requestUriOf, type Side } from './in-dialog.js';
-import type { AckFn, DialogConstructor, SentRequestLike, TakeoverResponseLike, TakeoverSrfLike } from './types.js';
+import type { AckFn, DialogConstructor, ResumedInvite, SentRequestLike, TakeoverResponseLike, TakeoverSrfLike } from './types.js';
+import { canResume, controlUri, RESUME_UAS, resumeConfirmed, resumeUacHeaders, resumeUasHeader } from './resume.js';
+import { tagOf } from './in-dialog.js';
 
 /** 64*T1: how long a transaction may take (RFC 3261 §17.1.1.2 Timer B). */
 const TXN_TIMEOUT_MS = 32_000;
@@ -26,7 +28,14 @@ export interface AdoptedCallOptions {
   Dialog?: DialogConstructor;
   /** Called once with the final record of the call. */
   onFinal: (record: CallRecord) => void;
+  /** 'app' mode: waits for the caller's INVITE re-created by the engine (offered to the manager). */
+  awaitResumed?: (aCallId: string) => { promise: Promise<ResumedInvite>; cancel: () => void };
+  /** Both legs' tags are known now (a resumed call was answered): match in-dialog requests to it. */
+  onLegsKnown?: (call: AdoptedCall) => void;
 }
+
+/** How long the engine may take to hand back the resumed INVITE. */
+const RESUME_WAIT_MS = 2_000;
 
 interface Final {
   res: ResponseLike;
@@ -37,6 +46,11 @@ interface Final {
 
 function isOk(status: number): boolean {
   return status >= 200 && status < 300;
+}
+
+function splitList(v: string | undefined): string[] {
+  if (!v) return [];
+  return v.split(/,(?![^<]*>)/).map((x) => x.trim()).filter(Boolean);
 }
 
 function bodyHeaders(msg: SipMessageLike): Record<string, string> {
@@ -227,7 +241,10 @@ export class AdoptedCall {
   async start(): Promise<void> {
     const rec = this.#rec();
     if (this.#state === AdoptedCallState.Ringing) {
-      await this.#releaseUnanswered();
+      if (this.#o.mode === 'app' && this.#o.awaitResumed && canResume(rec)) {
+        if (await this.#resumeRinging()) return;
+      }
+      if (this.#state === AdoptedCallState.Ringing) await this.#releaseUnanswered();
       return;
     }
     if (this.#state === AdoptedCallState.Answered && rec.state === 'ending') {
@@ -305,6 +322,197 @@ export class AdoptedCall {
     d.on('update', (req, res) => this.#relay(side, 'UPDATE', req, res as unknown as TakeoverResponseLike));
     d.on('info', (req, res) => this.#relay(side, 'INFO', req, res as unknown as TakeoverResponseLike));
     d.on('ack', (ack) => this.onAck(side, ack));
+  }
+
+  /** The control request of resume.ts: resolves true when the engine re-created the caller's INVITE. */
+  #askResumeUas(rec: CallRecord): Promise<boolean> {
+    return new Promise((resolve) => {
+      const guard = this.#o.clock.setTimeout(() => resolve(false), RESUME_WAIT_MS);
+      const done = (v: boolean): void => {
+        this.#o.clock.clearTimeout(guard);
+        resolve(v);
+      };
+      try {
+        this.#o.srf.request(
+          controlUri(rec.a),
+          {
+            method: 'OPTIONS',
+            headers: { [RESUME_UAS]: resumeUasHeader(rec.a), ...(rec.a.remoteSdp ? { 'Content-Type': rec.a.invite?.contentType ?? 'application/sdp' } : {}) },
+            ...(rec.a.remoteSdp ? { body: rec.a.remoteSdp } : {}),
+          },
+          (err, sent) => {
+            if (err || !sent) {
+              this.#log.info({ err }, 'resume: the SIP server refused the control request');
+              done(false);
+              return;
+            }
+            sent.on('response', (res) => {
+              if (res.status >= 200) done(resumeConfirmed(res));
+            });
+          },
+        );
+      } catch (err) {
+        this.#log.info({ err }, 'resume: control request not sent');
+        done(false);
+      }
+    });
+  }
+
+  /**
+   * A ringing call on our engine: resume the caller's INVITE server transaction and our INVITE client
+   * transaction toward the callee (resume.ts), then carry the callee's answer to the caller as the dead
+   * active would have: RFC 3261 §13.3.1.4 "If the invitation is accepted, the UAS generates a 2xx
+   * response"; a callee failure reaches the caller with the same status (§16.7-like B2BUA relay); the
+   * caller's CANCEL is carried to the callee (§9.1). Resolves false when nothing could be resumed (the
+   * call is then released as before).
+   */
+  async #resumeRinging(): Promise<boolean> {
+    const rec = this.#rec();
+    const waiter = this.#o.awaitResumed!(rec.a.callId);
+    if (!(await this.#askResumeUas(rec))) {
+      waiter.cancel();
+      this.#log.info('resume: the SIP server can not resume transactions; releasing the ringing call');
+      return false;
+    }
+    let a: ResumedInvite;
+    try {
+      a = await Promise.race([
+        waiter.promise,
+        new Promise<never>((_, rej) => this.#o.clock.setTimeout(() => rej(new Error('resumed INVITE did not arrive')), RESUME_WAIT_MS)),
+      ]);
+    } catch (err) {
+      waiter.cancel();
+      this.#log.warn({ err }, 'resume: no resumed INVITE');
+      return false;
+    }
+    this.#log.info('resume: caller INVITE resumed; resuming the callee INVITE');
+    const b = rec.b;
+    let canceled = false;
+    let sentB: SentRequestLike | undefined;
+    let bProvisional = b.state === 'early';
+    const replyA = (status: number, reason: string, opts: { body?: string; headers?: Record<string, string> } = {}, cb?: (err: unknown, msg: SipMessageLike) => void): void => {
+      try {
+        if (a.res.finalResponseSent || canceled) return;
+        a.res.send(status, reason, { headers: opts.headers ?? {}, ...(opts.body ? { body: opts.body } : {}) }, cb);
+      } catch (err) {
+        this.#log.warn({ err, status }, 'resume: response to the caller not sent');
+      }
+    };
+    const cancelB = (): void => {
+      if (!sentB?.cancel || !bProvisional) return;
+      try {
+        sentB.cancel({}, (err) => {
+          if (err) this.#log.info({ err }, 'resume: CANCEL to the callee failed');
+        });
+      } catch (err) {
+        this.#log.info({ err }, 'resume: CANCEL to the callee failed');
+      }
+    };
+    a.req.on('cancel', () => {
+      // RFC 3261 §9.2: the engine answered the CANCEL 200 and the INVITE 487; we cancel the callee.
+      canceled = true;
+      this.#patch((r) => (r.endReason = 'canceled'));
+      cancelB();
+    });
+    return new Promise<boolean>((resolve) => {
+      const fail = (status: number, reason: string, endReason: string): void => {
+        replyA(status, reason);
+        this.#move(AdoptedCallState.Failed, (r) => {
+          r.state = 'failed';
+          r.endReason = canceled ? 'canceled' : endReason;
+          r.endStatus = canceled ? 487 : status;
+          r.a.state = 'terminated';
+          r.b.state = 'terminated';
+        });
+        resolve(true);
+      };
+      try {
+        this.#o.srf.request(b.requestUri, { method: 'INVITE', headers: resumeUacHeaders(b), ...(b.localSdp ? { body: b.localSdp } : {}) }, (err, sent) => {
+          if (err || !sent) {
+            this.#log.warn({ err }, 'resume: callee INVITE not resumed');
+            // RFC 3261 §21.4.18 480: "the callee's end system was contacted successfully but the callee is currently unavailable"
+            fail(480, 'Temporarily Unavailable', 'takeover-unanswered');
+            return;
+          }
+          sentB = sent;
+          if (canceled) cancelB();
+          sent.on('response', (res, ack) => {
+            if (res.status < 200) {
+              if (res.status === 100) return;
+              bProvisional = true;
+              if (canceled) {
+                cancelB();
+                return;
+              }
+              const tag = tagOf(header(res, 'To'));
+              this.#patch((r) => {
+                if (tag) r.b.remoteTag = tag;
+                if (res.body) r.b.remoteSdp = res.body;
+              });
+              replyA(res.status, res.reason, { body: res.body || undefined, headers: bodyHeaders(res) });
+              return;
+            }
+            if (!isOk(res.status)) {
+              fail(res.status, res.reason, 'rejected');
+              return;
+            }
+            // §13.2.2.4: "The UAC core MUST generate an ACK request for each 2xx received from the transaction layer".
+            try {
+              ack();
+            } catch (e) {
+              this.#log.warn({ err: e }, 'resume: ACK to the callee not sent');
+            }
+            const bTag = tagOf(header(res, 'To'));
+            const bContact = /<([^>]*)>/.exec(header(res, 'Contact') ?? '')?.[1] ?? header(res, 'Contact');
+            const bRoutes = splitList(header(res, 'Record-Route')).reverse();
+            if (canceled) {
+              // the caller gave up while the callee answered: release the callee
+              this.#patch((r) => {
+                if (bTag) r.b.remoteTag = bTag;
+                if (bContact) r.b.remoteTarget = bContact;
+                r.b.routeSet = bRoutes;
+              });
+              void this.#send('b', 'BYE').catch(() => {});
+              fail(487, 'Request Terminated', 'canceled');
+              return;
+            }
+            replyA(200, 'OK', { body: res.body || undefined, headers: bodyHeaders(res) }, (e, msg) => {
+              if (e) {
+                this.#log.warn({ err: e }, 'resume: 200 to the caller not sent; releasing the callee');
+                this.#patch((r) => {
+                  if (bTag) r.b.remoteTag = bTag;
+                  if (bContact) r.b.remoteTarget = bContact;
+                });
+                void this.#send('b', 'BYE').catch(() => {});
+                fail(500, 'Server Internal Error', 'answer-failed');
+                return;
+              }
+              const aTag = tagOf(header(msg, 'To'));
+              const aContact = header(msg, 'Contact');
+              this.#move(AdoptedCallState.Answered, (r) => {
+                r.state = 'answered';
+                r.answeredAt = this.#o.store.now();
+                if (aTag) r.a.localTag = aTag;
+                if (aContact) r.a.localContact = aContact;
+                r.a.localSdp = res.body || undefined;
+                r.a.state = 'confirmed';
+                if (bTag) r.b.remoteTag = bTag;
+                if (bContact) r.b.remoteTarget = bContact;
+                r.b.routeSet = bRoutes;
+                r.b.remoteSdp = res.body || undefined;
+                r.b.state = 'confirmed';
+              });
+              this.#o.onLegsKnown?.(this);
+              this.#log.info('resume: ringing call answered after takeover');
+              resolve(true);
+            });
+          });
+        });
+      } catch (err) {
+        this.#log.warn({ err }, 'resume: callee INVITE not sent');
+        fail(480, 'Temporarily Unavailable', 'takeover-unanswered');
+      }
+    });
   }
 
   /**

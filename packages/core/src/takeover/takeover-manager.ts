@@ -14,10 +14,13 @@
  *   current SDP, rate-limited; the 200 makes the server learn the dialog and
  *   we wrap it as an srf Dialog, after which requests arrive normally.
  *
- * Unanswered (ringing) calls: see AdoptedCall#releaseUnanswered. The setup
- * transactions died with the old active and drachtio-srf's API can reach
- * neither of them, so such a call is closed (callee released with BYE when
- * its early dialog is known) and recorded as failed. A caller that had no
+ * Unanswered (ringing) calls: in 'app' mode, on our engine, both setup
+ * transactions are resumed from the mirror (resume.ts, AdoptedCall
+ * #resumeRinging) and the call completes or fails as it would have. Else
+ * (a stock drachtio-server, an older record) the setup transactions died
+ * with the old active and drachtio-srf's API can reach neither of them, so
+ * such a call is closed (callee released with BYE when its early dialog is
+ * known) and recorded as failed; see AdoptedCall#releaseUnanswered. A caller that had no
  * provisional response yet retransmits its INVITE, which arrives here as a
  * new INVITE and is set up as a fresh call.
  */
@@ -30,8 +33,9 @@ import type { CallRecordStore } from '../records/call-record-store.js';
 import type { IncomingRequestLike } from '../srf-surface.js';
 import { AdoptedCall, type AdoptionMode } from './adopted-call.js';
 import { AdoptedCallState } from './adopted-call-state.js';
-import { dialogIdOf, legKey, type Side } from './in-dialog.js';
-import type { DialogConstructor, TakeoverHandler, TakeoverResponseLike, TakeoverSrfLike } from './types.js';
+import { dialogIdOf, header, legKey, type Side } from './in-dialog.js';
+import { canResume, RESUME_MARK } from './resume.js';
+import type { DialogConstructor, ResumedInvite, TakeoverHandler, TakeoverResponseLike, TakeoverSrfLike } from './types.js';
 
 export interface TakeoverOptions {
   /** 'app' for our engine (default), 'reinvite' for a stock drachtio-server. */
@@ -57,6 +61,8 @@ export interface TakeoverProgress {
   failed: number;
   /** Records skipped: invalid, already ended, or already known. */
   skipped: number;
+  /** 'app' mode: ringing calls whose setup transactions are being resumed (resume.ts). */
+  resuming: number;
 }
 
 export type TakeoverManagerEvents = {
@@ -78,6 +84,8 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
   readonly #o: TakeoverManagerOptions;
   readonly #calls = new Map<string, AdoptedCall>();
   readonly #byLeg = new Map<string, { call: AdoptedCall; side: Side }>();
+  /** Ringing calls waiting for their resumed INVITE, by the caller's Call-ID. */
+  readonly #resumeWaiters = new Map<string, (r: ResumedInvite) => void>();
   #attached = false;
   #destroyed = false;
   readonly #timers = new Set<unknown>();
@@ -175,6 +183,7 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
    * that starts a new call.
    */
   offerInvite(req: IncomingRequestLike, res: TakeoverResponseLike): boolean {
+    if (this.#offerResumed(req, res)) return true;
     if (this.handle(req, res)) return true;
     if (!dialogIdOf(req).toTag) return false;
     try {
@@ -194,7 +203,7 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
     if (this.#destroyed) throw new CoreError({ code: 'ERR_CLOSED', message: 'takeover manager is closed' });
     const srf = this.#srf();
     this.attach();
-    const progress: TakeoverProgress = { mode: this.mode, total: records.length, adopted: 0, pending: 0, failed: 0, skipped: 0 };
+    const progress: TakeoverProgress = { mode: this.mode, total: records.length, adopted: 0, pending: 0, failed: 0, skipped: 0, resuming: 0 };
     const report = (): void => this.emit('progress', { ...progress });
     const toReinvite: AdoptedCall[] = [];
     const starts: Promise<void>[] = [];
@@ -226,15 +235,15 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
         cseqSkip: this.#o.cseqSkip ?? 0,
         Dialog,
         onFinal: (rec) => this.emit('callEnded', rec),
+        awaitResumed: (aCallId) => this.#awaitResumed(aCallId),
+        onLegsKnown: (c) => this.#indexLegs(c),
       });
       this.#calls.set(call.id, call);
-      for (const side of ['a', 'b'] as const) {
-        const leg = adoptedRecord[side];
-        if (leg.callId && leg.localTag && leg.remoteTag) this.#byLeg.set(legKey(leg.callId, leg.localTag, leg.remoteTag), { call, side });
-      }
+      this.#indexLegs(call);
       void call.done.then(() => this.#linger(call));
       if (call.state === AdoptedCallState.Ringing) {
-        progress.failed++;
+        if (this.mode === 'app' && canResume(adoptedRecord)) progress.resuming++;
+        else progress.failed++;
         starts.push(call.start());
       } else if (call.state === AdoptedCallState.Adopting) {
         progress.pending++;
@@ -249,6 +258,46 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
     // Releasing unanswered calls and finishing interrupted teardowns go on in the background.
     for (const p of starts) p.catch((err: unknown) => this.#o.logger.warn({ err }, 'takeover: adopted call failed to start'));
     return { ...progress };
+  }
+
+  #indexLegs(call: AdoptedCall): void {
+    const rec = call.record;
+    if (!rec) return;
+    for (const side of ['a', 'b'] as const) {
+      const leg = rec[side];
+      if (leg.callId && leg.localTag && leg.remoteTag) this.#byLeg.set(legKey(leg.callId, leg.localTag, leg.remoteTag), { call, side });
+    }
+  }
+
+  #awaitResumed(aCallId: string): { promise: Promise<ResumedInvite>; cancel: () => void } {
+    let resolve!: (r: ResumedInvite) => void;
+    const promise = new Promise<ResumedInvite>((r) => (resolve = r));
+    this.#resumeWaiters.set(aCallId, resolve);
+    return { promise, cancel: () => this.#resumeWaiters.delete(aCallId) };
+  }
+
+  /**
+   * A caller's INVITE our engine re-created at takeover (marked X-Dualsip-Resumed): handed to the
+   * ringing call waiting for it. True when it was one (it is then answered here, or refused 481 when no
+   * call waits for it any more).
+   */
+  #offerResumed(req: IncomingRequestLike, res: TakeoverResponseLike): boolean {
+    const mark = header(req, RESUME_MARK);
+    if (mark === undefined) return false;
+    const callId = header(req, 'Call-ID') ?? mark;
+    const waiter = this.#resumeWaiters.get(callId);
+    if (!waiter) {
+      try {
+        // RFC 3261 §21.4.19 481: "the UAS received a request that does not match any existing dialog or transaction"
+        res.send(481, 'Call/Transaction Does Not Exist', { headers: {} });
+      } catch (err) {
+        this.#o.logger.warn({ err }, 'takeover: could not refuse a resumed INVITE');
+      }
+      return true;
+    }
+    this.#resumeWaiters.delete(callId);
+    waiter({ req, res });
+    return true;
   }
 
   /** Re-INVITEs the calls at `reinviteRate` calls per second. */
@@ -315,6 +364,7 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
     }
     this.#calls.clear();
     this.#byLeg.clear();
+    this.#resumeWaiters.clear();
     for (const t of this.#timers) this.#o.clock.clearTimeout(t);
     this.#timers.clear();
     return n;

@@ -14,6 +14,14 @@ export interface SentRequestLike extends SipMessageLike {
   method: string;
   uri: string;
   on(event: 'response', fn: (res: ResponseLike, ack: AckFn) => void): unknown;
+  /** drachtio-srf: CANCEL an INVITE sent with srf.request() (after a provisional response). */
+  cancel?(opts?: { headers?: Record<string, string> }, cb?: (err: unknown) => void): void;
+}
+
+/** A caller's INVITE re-created by our engine at takeover (see resume.ts), as drachtio-srf hands it over. */
+export interface ResumedInvite {
+  req: IncomingRequestLike;
+  res: TakeoverResponseLike;
 }
 
 /** drachtio-srf's Response: the 5th argument receives the ACK (2xx to INVITE) or PRACK. */

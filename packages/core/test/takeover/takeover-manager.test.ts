@@ -22,10 +22,11 @@ function setup(opts: TakeoverOptions = {}) {
 }
 
 describe('adopted call state machine', () => {
-  it('transition() rejects illegal moves (ended is final, ringing never becomes answered)', () => {
+  it('transition() rejects illegal moves (ended is final, a ringing call is answered or fails but never ends before it was answered)', () => {
     expect(transitionAdopted(AdoptedCallState.Answered, AdoptedCallState.Ending)).toBe('ending');
+    expect(transitionAdopted(AdoptedCallState.Ringing, AdoptedCallState.Answered)).toBe('answered');
     expect(() => transitionAdopted(AdoptedCallState.Ended, AdoptedCallState.Ending)).toThrow(expect.objectContaining({ code: 'ERR_ILLEGAL_TRANSITION' }));
-    expect(() => transitionAdopted(AdoptedCallState.Ringing, AdoptedCallState.Answered)).toThrow(expect.objectContaining({ code: 'ERR_ILLEGAL_TRANSITION' }));
+    expect(() => transitionAdopted(AdoptedCallState.Ringing, AdoptedCallState.Ending)).toThrow(expect.objectContaining({ code: 'ERR_ILLEGAL_TRANSITION' }));
   });
 });
 
