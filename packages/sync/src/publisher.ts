@@ -88,18 +88,37 @@ export interface PublisherEvents {
   stateChange: [to: PublisherState, from: PublisherState];
 }
 
-interface Pending {
-  id: string;
-  json: string;
-  fields: string[];
+interface Waiter {
   resolve: () => void;
   reject: (e: Error) => void;
 }
 
+/**
+ * A record change waiting for the next pipeline. Changes of one record that arrive before
+ * that pipeline is sent share one Pending: only the newest version is written (the mirror
+ * only needs versions to increase per id, see isNewer), and every publish() it absorbed
+ * settles with it. The JSON is made once, when the pipeline is built.
+ */
+interface Pending {
+  id: string;
+  record: SyncRecord;
+  /** publish() time of the oldest change it carries: the lag a mirror computes starts there. */
+  ts: number;
+  waiters: Waiter[];
+  /** The live entry before the first change it carries (restored if the record cannot be serialised). */
+  prev?: Live;
+}
+
 interface Live {
   record: SyncRecord;
-  json: string;
+  /** Made lazily (at the pipeline, or at a republish). */
+  json?: string;
   endedAt?: number;
+}
+
+function settle(p: Pending, err?: Error): void {
+  for (const w of p.waiters) if (err) w.reject(err);
+  else w.resolve();
 }
 
 /** Newer-than for (epoch, version). */
@@ -123,6 +142,8 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
   #redis?: Redis;
   readonly #live = new Map<string, Live>();
   #queue: Pending[] = [];
+  /** The Pending of each id that is in #queue (not yet sent). */
+  readonly #queued = new Map<string, Pending>();
   #flushScheduled = false;
   #inFlight = 0;
   readonly #inFlightWaiters: (() => void)[] = [];
@@ -261,6 +282,14 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
     m.del(this.#keys.records);
     let args: string[] = [];
     for (const [id, l] of this.#live) {
+      try {
+        l.json ??= JSON.stringify(l.record);
+      } catch (err) {
+        // Only a change still queued can be unserialisable (it is checked when its pipeline is built).
+        this.#live.delete(id);
+        this.#log.warn({ id, err: (err as Error).message }, 'sync publisher: record not serialisable, not republished');
+        continue;
+      }
       args.push(id, l.json);
       if (args.length >= 2000) {
         m.hset(this.#keys.records, ...args);
@@ -275,13 +304,21 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
     // Everything queued before now is covered by the rewrite; async waiters are done.
     const q = this.#queue;
     this.#queue = [];
-    if (this.#o.mode === 'async') for (const p of q) p.resolve();
-    else this.#queue = q; // ack waiters still need WAIT: flush them (harmless duplicates)
+    this.#queued.clear();
+    if (this.#o.mode === 'async') for (const p of q) settle(p);
+    else {
+      // ack waiters still need WAIT: flush them (harmless duplicates)
+      this.#queue = q;
+      for (const p of q) this.#queued.set(p.id, p);
+    }
   }
 
   /**
    * Publish one record change. Validates, keeps it in memory, queues it for the next
-   * pipeline. See the mode option for when the promise resolves.
+   * pipeline. See the mode option for when the promise resolves. The record must not
+   * change afterwards (it is serialised when the pipeline is built). A newer version of a
+   * record whose previous change is still queued replaces that change: one stream entry
+   * carries the newest version, and both promises settle with it.
    */
   publish(record: SyncRecord): Promise<void> {
     if (this.#state === P.Closing || this.#state === P.Closed || this.#state === P.Idle) {
@@ -293,24 +330,35 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
       return Promise.reject(new SyncError('SYNC_BAD_RECORD', `record ${record.id} epoch ${record.epoch} is above the writer epoch ${this.#o.epoch}`));
     }
     const cur = this.#live.get(record.id);
+    const queued = this.#queued.get(record.id);
+    if (queued && isNewer(record, queued.record)) {
+      // A newer version of a change not sent yet: it replaces that change in the pipeline.
+      queued.record = record;
+      this.#live.set(record.id, { record, endedAt: record.ended ? this.#clock.now() : undefined });
+      return new Promise<void>((resolve, reject) => queued.waiters.push({ resolve, reject }));
+    }
     if (cur && !isNewer(record, cur.record)) {
       return Promise.reject(
         new SyncError('SYNC_BAD_RECORD', `record ${record.id} version ${record.version}@${record.epoch} is not newer than ${cur.record.version}@${cur.record.epoch}`),
       );
     }
-    let json: string;
-    try {
-      json = JSON.stringify(record);
-    } catch (err) {
-      return Promise.reject(new SyncError('SYNC_BAD_RECORD', `record ${record.id} is not serialisable: ${(err as Error).message}`));
-    }
-    this.#live.set(record.id, { record, json, endedAt: record.ended ? this.#clock.now() : undefined });
+    const endedAt = record.ended ? this.#clock.now() : undefined;
     if (this.#state === P.Down) {
+      let json: string;
+      try {
+        json = JSON.stringify(record);
+      } catch (err) {
+        return Promise.reject(notSerialisable(record, err));
+      }
+      this.#live.set(record.id, { record, json, endedAt });
       if (this.#o.mode === 'async') return Promise.resolve();
       return Promise.reject(new SyncError('SYNC_NOT_READY', 'local redis unavailable; change kept in memory'));
     }
+    this.#live.set(record.id, { record, endedAt });
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ id: record.id, json, fields: encodePut(record, json, this.#o.epoch, this.#clock.now()), resolve, reject });
+      const p: Pending = { id: record.id, record, ts: this.#clock.now(), waiters: [{ resolve, reject }], prev: cur };
+      this.#queue.push(p);
+      this.#queued.set(p.id, p);
       this.#scheduleFlush();
     });
   }
@@ -327,16 +375,41 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
 
   #flush(draining = false): void {
     if ((this.#state !== P.Ready && !draining) || this.#queue.length === 0) return;
-    const batch = this.#queue.length <= this.#o.maxBatch ? this.#queue : this.#queue.slice(0, this.#o.maxBatch);
-    this.#queue = batch === this.#queue ? [] : this.#queue.slice(batch.length);
+    const taken = this.#queue.length <= this.#o.maxBatch ? this.#queue : this.#queue.slice(0, this.#o.maxBatch);
+    this.#queue = taken === this.#queue ? [] : this.#queue.slice(taken.length);
+    const batch: Pending[] = [];
+    const jsons: string[] = [];
+    for (const p of taken) {
+      this.#queued.delete(p.id);
+      let json: string;
+      try {
+        json = JSON.stringify(p.record);
+      } catch (err) {
+        // Not written: the publisher keeps what it had before this change.
+        if (this.#live.get(p.id)?.record === p.record) {
+          if (p.prev) this.#live.set(p.id, p.prev);
+          else this.#live.delete(p.id);
+        }
+        settle(p, notSerialisable(p.record, err));
+        continue;
+      }
+      const live = this.#live.get(p.id);
+      if (live && live.record === p.record) live.json = json;
+      batch.push(p);
+      jsons.push(json);
+    }
+    if (batch.length === 0) return;
     const r = this.#redis!;
     const pl = r.pipeline();
     const h: string[] = [];
-    for (const p of batch) h.push(p.id, p.json);
+    for (let i = 0; i < batch.length; i++) h.push(batch[i]!.id, jsons[i]!);
     // HSET before XADD: any entry a reader sees has its current record in the hash.
     pl.hset(this.#keys.records, ...h);
     const maxLen = String(this.#o.streamMaxLen);
-    for (const p of batch) pl.xadd(this.#keys.stream, 'MAXLEN', '~', maxLen, '*', ...p.fields);
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      pl.xadd(this.#keys.stream, 'MAXLEN', '~', maxLen, '*', ...encodePut(p.record, jsons[i]!, this.#o.epoch, p.ts));
+    }
     const ack = this.#o.mode === 'ack';
     // WAIT in short slices, re-issued until ackTimeoutMs: each WAIT makes the primary ask the
     // replica for an ACK at once, where one long WAIT can sit until the replica's periodic
@@ -359,19 +432,19 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
         this.#published += batch.length;
         if (ack) {
           const n = Number(res![res!.length - 1]![1]);
-          if (n >= 1) for (const p of batch) p.resolve();
+          if (n >= 1) for (const p of batch) settle(p);
           else {
             const e = new SyncError('SYNC_ACK_TIMEOUT', `no replica acknowledged within ${this.#o.ackTimeoutMs} ms`);
-            for (const p of batch) p.reject(e);
+            for (const p of batch) settle(p, e);
           }
-        } else for (const p of batch) p.resolve();
+        } else for (const p of batch) settle(p);
       })
       .catch((err: Error) => {
         this.#lastError = err.message;
         if (ack) {
           const e = new SyncError('SYNC_NOT_READY', `write failed: ${err.message}`, { cause: err });
-          for (const p of batch) p.reject(e);
-        } else for (const p of batch) p.resolve(); // kept in memory; republished on reconnect
+          for (const p of batch) settle(p, e);
+        } else for (const p of batch) settle(p); // kept in memory; republished on reconnect
         this.#log.warn({ err: err.message }, 'sync publisher: batch write failed');
       })
       .finally(() => {
@@ -384,8 +457,8 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
   #failQueue(err: SyncError): void {
     const q = this.#queue;
     this.#queue = [];
-    for (const p of q) if (this.#o.mode === 'async') p.resolve();
-    else p.reject(err);
+    this.#queued.clear();
+    for (const p of q) settle(p, this.#o.mode === 'async' ? undefined : err);
   }
 
   #schedulePoll(): void {
@@ -539,9 +612,14 @@ export class SyncPublisher extends TypedEmitter<PublisherEvents> {
     this.#clock.clearTimeout(this.#sweepTimer);
     const q = this.#queue;
     this.#queue = [];
-    for (const p of q) p.reject(err);
+    this.#queued.clear();
+    for (const p of q) settle(p, err);
     if (this.#state !== P.Closed) this.#transition(P.Closed);
   }
+}
+
+function notSerialisable(record: SyncRecord, err: unknown): SyncError {
+  return new SyncError('SYNC_BAD_RECORD', `record ${record.id} is not serialisable: ${(err as Error).message}`);
 }
 
 function positive(v: number | undefined, name: string, dflt: number): number {

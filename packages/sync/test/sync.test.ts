@@ -50,6 +50,32 @@ describe('sync over two real redis-servers', () => {
     expect(na.status().publisher?.replicaLinkUp).toBe(true);
   });
 
+  it('changes of one record queued in the same turn share one stream entry (the newest); changes in later turns each get one', async () => {
+    const { a, na, nb } = await pair();
+    const r = new Redis({ host: a.host, port: a.port, password: PW });
+    closers.push(() => r.quit());
+    const keys = keysFor('dualsip');
+    const before = await r.xlen(keys.stream);
+    // Same turn: v1..v3 of call-1 and v1 of call-2.
+    const same = [na.publish(call(1, 1)), na.publish(call(1, 2)), na.publish(call(2, 1)), na.publish(call(1, 3))];
+    await Promise.all(same);
+    const entries = (await r.xrange(keys.stream, '-', '+')).slice(before);
+    const puts = entries.map(([, f]) => JSON.parse(f[f.indexOf('r') + 1]!) as SyncRecord).map((x) => `${x.id}@${x.version}`);
+    expect(puts).toEqual(['call-1@3', 'call-2@1']);
+    expect(JSON.parse((await r.hget(keys.records, 'call-1'))!)).toStrictEqual(call(1, 3));
+    // Later turns: every version is written.
+    await na.publish(call(1, 4));
+    await na.publish(call(1, 5));
+    expect(await r.xlen(keys.stream)).toBe(before + 4);
+    // An older version than the queued one is still refused.
+    const late = [na.publish(call(3, 2)), na.publish(call(3, 1))];
+    await expect(late[1]).rejects.toMatchObject({ code: 'SYNC_BAD_RECORD' });
+    await late[0];
+    await nb.mirror!.waitCaughtUp(5000);
+    expect(nb.mirror!.get('call-1')).toStrictEqual(call(1, 5));
+    expect(nb.mirror!.get('call-3')).toStrictEqual(call(3, 2));
+  });
+
   it('the passive restarted mid-stream ends equal', async () => {
     const { a, b, na, nb } = await pair();
     let stop = false;
