@@ -66,7 +66,9 @@ async function waitHealthy(timeoutMs = 20_000): Promise<void> {
 beforeAll(async () => {
   topo = await pairTopology('ops-switch');
   dir = stateDir();
-  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, name: 'callee' });
+  // The callee waits for the BYE through the whole hold: SIPp's default -recv_timeout
+  // (10 s) would drop 20 s calls on its side and leave our BYEs unanswered.
+  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, recvTimeoutMs: HOLD_MS + 30_000, name: 'callee' });
   [nodes.a, nodes.b] = await Promise.all([startOpsNode('a', true), startOpsNode('b', false)]);
   await waitRole(nodes.a!, 'active', 15_000);
   await waitRole(nodes.b!, 'passive', 15_000);
@@ -142,7 +144,15 @@ describe('operator commands on a pair in namespaces', () => {
     const short = await Sipp.start({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5073, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 3000, timeoutSec: 30, name: 'caller short' });
     await new Promise((r) => setTimeout(r, 1500));
     const drain = cliOne(['drain', '--timeout', '30'], 'b');
-    await new Promise((r) => setTimeout(r, 800));
+    // The CLI is a fresh process: wait until B itself says it is draining, so the five
+    // calls below are the ones it must refuse (a fixed sleep lost that race under load).
+    const until = Date.now() + 15_000;
+    for (;;) {
+      const st = JSON.parse((await cli(['status', '--json'])).stdout);
+      if (st.nodes[1].status.drain?.state === 'draining') break;
+      if (Date.now() > until) throw new Error(`node B never reported draining: ${JSON.stringify(st.nodes[1].status.drain)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const refused = await Sipp.run({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5074, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller refused' });
     const d = await drain;
     const shortRes = await short.result();
