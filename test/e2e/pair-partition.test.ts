@@ -20,7 +20,9 @@ const logs = (n: StartedNode, msg: string) => n.process.lines().filter((l) => l.
 beforeAll(async () => {
   topo = await pairTopology('pair-partition');
   dir = stateDir();
-  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, name: 'callee' });
+  // The callee waits for the BYE through the whole hold (SIPp's default -recv_timeout is 10 s),
+  // so a call counts on its side only when our BYE reached it and it answered 200.
+  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, recvTimeoutMs: 90_000, name: 'callee' });
   [nodes.a, nodes.b] = await Promise.all([startPairNode(topo, 'a', dir, { preferred: true }), startPairNode(topo, 'b', dir)]);
   await waitRole(nodes.a!, 'active', 15_000);
   await waitRole(nodes.b!, 'passive', 15_000);
