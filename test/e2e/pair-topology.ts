@@ -60,7 +60,7 @@ export function stateDir(): string {
   return mkdtempSync(join(tmpdir(), 'dualsip-pair-e2e-'));
 }
 
-export async function startPairNode(topo: Topology, id: NodeName, dir: string, opts: { preferred?: boolean } = {}): Promise<StartedNode> {
+export async function startPairNode(topo: Topology, id: NodeName, dir: string, opts: { preferred?: boolean; routes?: Readonly<Record<string, string>> } = {}): Promise<StartedNode> {
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, `redis-${id}`), { recursive: true });
   const node = await startNode({
@@ -69,6 +69,7 @@ export async function startPairNode(topo: Topology, id: NodeName, dir: string, o
     sipPort: 5060,
     transports: ['udp'],
     routeDefault: `sip:${ADDR.callee}:5060`,
+    ...(opts.routes ? { routes: opts.routes } : {}),
     logLevel: 'info',
     extraArgs: haArgs(id, dir, opts),
     name: `node ${id}`,
