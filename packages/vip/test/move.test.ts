@@ -107,10 +107,12 @@ describe.each(cases)('IPv$family VIP $vip moves A → B (announce via $method)',
     const fromC = lines.filter((l) => l.includes(`${C.mac} >`));
     if (family === 4) {
       expect(fromB.some((l) => new RegExp(`Request who-has ${vip}( \\([0-9a-f:]+\\))? tell ${vip}`).test(l) && l.includes('ff:ff:ff:ff:ff:ff'))).toBe(true);
-      expect(fromC.filter((l) => /Request who-has/.test(l))).toEqual([]);
+      // Only C's requests for THIS address count: the kernel may still probe a stale entry
+      // left by an earlier test's VIP in the same namespace (seen in CI: who-has .100 during .101's move).
+      expect(fromC.filter((l) => new RegExp(`Request who-has ${vip.replace(/\./g, '\\.')}[ ,]`).test(l))).toEqual([]);
     } else {
       expect(fromB.some((l) => l.includes(`neighbor advertisement, length 32, tgt is ${vip}, Flags [override]`) && l.includes('33:33:00:00:00:01') && l.includes('hlim 255') && l.includes('icmp6 sum ok'))).toBe(true);
-      expect(fromC.filter((l) => /neighbor solicitation/.test(l))).toEqual([]);
+      expect(fromC.filter((l) => /neighbor solicitation/.test(l) && l.includes(`who has ${vip}`))).toEqual([]);
     }
 
     const ms = (reachedB!.t as number) - claimB!.t0;
