@@ -28,7 +28,7 @@ import {
   type SipResponse,
 } from '../messages/index.js';
 import type { AppConnection } from '../wire/connection.js';
-import { Dialog, DialogState } from '../dialogs/dialog.js';
+import { Dialog, DialogState, type DialogInit } from '../dialogs/dialog.js';
 import { DialogTable } from '../dialogs/table.js';
 import { AckWait } from './ack-wait.js';
 import { parseAppMessage, type AppRequest, type AppResponse } from './app-message.js';
@@ -641,48 +641,12 @@ export class UserAgent {
     }
   }
 
-  private newDialog(p: {
-    id: string;
-    role: 'uac' | 'uas';
-    method: string;
-    callId: string;
-    localTag: string;
-    remoteTag: string;
-    localNameAddr: string;
-    remoteNameAddr: string;
-    remoteTarget: string;
-    routeSet: string[];
-    localSeq?: number;
-    remoteSeq?: number;
-    localContact: string;
-    info?: RecvInfo;
-    dest?: Dest;
-    conn: AppConnection;
-    awaitingAck: boolean;
-    learned?: boolean;
-  }): Dialog {
-    const peer = p.info
-      ? { transport: p.info.transport, address: p.info.remote.address, port: p.info.remote.port, connectionId: p.info.connectionId }
-      : { transport: p.dest!.transport, address: p.dest!.address, port: p.dest!.port, connectionId: p.dest!.connectionId };
-    const d = new Dialog({
-      id: p.id,
-      role: p.role,
-      method: p.method,
-      callId: p.callId,
-      localTag: p.localTag,
-      remoteTag: p.remoteTag,
-      localNameAddr: p.localNameAddr,
-      remoteNameAddr: p.remoteNameAddr,
-      remoteTarget: p.remoteTarget,
-      routeSet: p.routeSet,
-      localSeq: p.localSeq,
-      remoteSeq: p.remoteSeq,
-      localContact: p.localContact,
-      peer,
-      owner: p.conn,
-      state: p.awaitingAck ? DialogState.AwaitingAck : DialogState.Confirmed,
-      learned: p.learned,
-    });
+  private newDialog(p: Omit<DialogInit, 'peer' | 'owner' | 'state'> & { info?: RecvInfo; dest?: Dest; conn: AppConnection; awaitingAck: boolean }): Dialog {
+    const { info, dest, conn, awaitingAck, ...init } = p;
+    const peer = info
+      ? { transport: info.transport, address: info.remote.address, port: info.remote.port, connectionId: info.connectionId }
+      : { transport: dest!.transport, address: dest!.address, port: dest!.port, connectionId: dest!.connectionId };
+    const d = new Dialog({ ...init, peer, owner: conn, state: awaitingAck ? DialogState.AwaitingAck : DialogState.Confirmed });
     this.dialogs.add(d);
     return d;
   }
