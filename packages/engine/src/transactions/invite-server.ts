@@ -3,15 +3,9 @@
  */
 import { createResponse } from '../messages/response.js';
 import type { SipRequest, SipResponse } from '../messages/types.js';
-import { TypedEmitter } from '../transport/typed-emitter.js';
-import { isReliable, type Destination, type ReceiveInfo } from '../transport/types.js';
-import { TimerSet } from './timers.js';
-import {
-  TransactionError,
-  type ServerTransaction,
-  type ServerTransactionEvents,
-  type TransactionContext,
-} from './types.js';
+import type { Destination, ReceiveInfo } from '../transport/types.js';
+import { ServerTransactionBase } from './server-base.js';
+import { TransactionError, type ServerTransaction, type TransactionContext } from './types.js';
 
 export enum IstState {
   Proceeding = 'Proceeding',
@@ -32,77 +26,28 @@ const ALLOWED: Record<IstState, readonly IstState[]> = {
 /** §17.2.1: "If the TU won't respond within 200ms, the server transaction MUST generate a 100 response". */
 export const AUTO_TRYING_MS = 200;
 
-export class InviteServerTransaction extends TypedEmitter<ServerTransactionEvents> implements ServerTransaction {
-  readonly kind = 'server' as const;
-  private _state = IstState.Proceeding;
-  private readonly timers: TimerSet;
-  private readonly reliable: boolean;
+export class InviteServerTransaction extends ServerTransactionBase<IstState> implements ServerTransaction {
   private lastProvisional: SipResponse | undefined;
   private lastFinal: SipResponse | undefined;
 
   constructor(
-    private readonly ctx: TransactionContext,
-    readonly id: string,
-    readonly request: SipRequest,
-    readonly source: ReceiveInfo,
-    readonly responseDestination: Destination,
+    ctx: TransactionContext,
+    id: string,
+    request: SipRequest,
+    source: ReceiveInfo,
+    responseDestination: Destination,
     /** Passes an ACK that arrives in the Accepted state to the TU (RFC 6026). */
     private readonly ackToTu: (ack: SipRequest, info: ReceiveInfo) => void,
     /** resumed: re-created at takeover for an INVITE another node already answered provisionally (no 100). */
     opts: { resumed?: boolean } = {},
   ) {
-    super();
-    this.timers = new TimerSet(ctx);
-    this.reliable = isReliable(responseDestination.transport);
+    super(ctx, id, request, source, responseDestination, { name: 'IST', initial: IstState.Proceeding, terminated: IstState.Terminated, allowed: ALLOWED });
     if (opts.resumed) return;
     // §17.2.1: "the server transaction MUST generate a 100 (Trying) response unless it knows that the TU
     // will generate a provisional or final response within 200 ms"
     this.timers.start('Trying', AUTO_TRYING_MS, () => {
       if (this._state === IstState.Proceeding && !this.lastProvisional) this.respond(createResponse(this.request, 100));
     });
-  }
-
-  get state(): IstState {
-    return this._state;
-  }
-
-  protected override onListenerError(err: unknown, event: string): void {
-    this.ctx.logger?.error({ err, event, tx: this.id }, 'IST listener threw');
-  }
-
-  /** State check that TypeScript does not narrow away across calls that may change it. */
-  private at(s: IstState): boolean {
-    return this._state === s;
-  }
-
-  private transition(to: IstState): void {
-    if (!ALLOWED[this._state].includes(to)) {
-      throw new TransactionError('ERR_ILLEGAL_TRANSITION', `IST ${this.id}: illegal transition ${this._state} -> ${to}`);
-    }
-    this._state = to;
-    if (to === IstState.Terminated) {
-      this.timers.stopAll();
-      this.ctx.removed(this);
-      this.emit('terminated');
-    }
-  }
-
-  private transmit(res: SipResponse): boolean {
-    let failed: Error | undefined;
-    try {
-      this.ctx.send(res, this.responseDestination, (err) => this.onTransportError(err));
-    } catch (err) {
-      failed = err as Error;
-    }
-    if (failed) this.onTransportError(failed);
-    return !failed;
-  }
-
-  private onTransportError(err: Error): void {
-    if (this._state === IstState.Terminated) return;
-    // §17.2.4: "the server transaction ... SHOULD inform the TU that a transport failure has occurred" and terminate.
-    this.emit('transportError', err);
-    if (!this.at(IstState.Terminated)) this.transition(IstState.Terminated);
   }
 
   respond(res: SipResponse): void {

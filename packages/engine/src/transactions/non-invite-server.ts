@@ -2,15 +2,9 @@
  * Non-INVITE server transaction (RFC 3261 §17.2.2).
  */
 import type { SipRequest, SipResponse } from '../messages/types.js';
-import { TypedEmitter } from '../transport/typed-emitter.js';
-import { isReliable, type Destination, type ReceiveInfo } from '../transport/types.js';
-import { TimerSet } from './timers.js';
-import {
-  TransactionError,
-  type ServerTransaction,
-  type ServerTransactionEvents,
-  type TransactionContext,
-} from './types.js';
+import type { Destination, ReceiveInfo } from '../transport/types.js';
+import { ServerTransactionBase } from './server-base.js';
+import { TransactionError, type ServerTransaction, type TransactionContext } from './types.js';
 
 export enum NistState {
   Trying = 'Trying',
@@ -26,66 +20,11 @@ const ALLOWED: Record<NistState, readonly NistState[]> = {
   [NistState.Terminated]: [],
 };
 
-export class NonInviteServerTransaction extends TypedEmitter<ServerTransactionEvents> implements ServerTransaction {
-  readonly kind = 'server' as const;
-  private _state = NistState.Trying;
-  private readonly timers: TimerSet;
-  private readonly reliable: boolean;
+export class NonInviteServerTransaction extends ServerTransactionBase<NistState> implements ServerTransaction {
   private lastResponse: SipResponse | undefined;
 
-  constructor(
-    private readonly ctx: TransactionContext,
-    readonly id: string,
-    readonly request: SipRequest,
-    readonly source: ReceiveInfo,
-    readonly responseDestination: Destination,
-  ) {
-    super();
-    this.timers = new TimerSet(ctx);
-    this.reliable = isReliable(responseDestination.transport);
-  }
-
-  get state(): NistState {
-    return this._state;
-  }
-
-  protected override onListenerError(err: unknown, event: string): void {
-    this.ctx.logger?.error({ err, event, tx: this.id }, 'NIST listener threw');
-  }
-
-  /** State check that TypeScript does not narrow away across calls that may change it. */
-  private at(s: NistState): boolean {
-    return this._state === s;
-  }
-
-  private transition(to: NistState): void {
-    if (!ALLOWED[this._state].includes(to)) {
-      throw new TransactionError('ERR_ILLEGAL_TRANSITION', `NIST ${this.id}: illegal transition ${this._state} -> ${to}`);
-    }
-    this._state = to;
-    if (to === NistState.Terminated) {
-      this.timers.stopAll();
-      this.ctx.removed(this);
-      this.emit('terminated');
-    }
-  }
-
-  private transmit(res: SipResponse): boolean {
-    let failed: Error | undefined;
-    try {
-      this.ctx.send(res, this.responseDestination, (err) => this.onTransportError(err));
-    } catch (err) {
-      failed = err as Error;
-    }
-    if (failed) this.onTransportError(failed);
-    return !failed;
-  }
-
-  private onTransportError(err: Error): void {
-    if (this._state === NistState.Terminated) return;
-    // §17.2.4: "the server transaction ... SHOULD inform the TU that a transport failure has occurred" and terminate.
-    this.emit('transportError', err);
-    if (!this.at(NistState.Terminated)) this.transition(NistState.Terminated);
+  constructor(ctx: TransactionContext, id: string, request: SipRequest, source: ReceiveInfo, responseDestination: Destination) {
+    super(ctx, id, request, source, responseDestination, { name: 'NIST', initial: NistState.Trying, terminated: NistState.Terminated, allowed: ALLOWED });
   }
 
   respond(res: SipResponse): void {
