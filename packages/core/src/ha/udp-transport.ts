@@ -29,7 +29,13 @@ interface PathSocket {
   socket: dgram.Socket;
   peer: UdpEndpoint | undefined;
   bound: boolean;
+  /** Sends handed to Node whose callback has not run yet. */
+  pending: number;
+  drained: Array<() => void>;
 }
+
+/** How long close() lets in-flight heartbeats (the goodbye) leave before closing. */
+const CLOSE_DRAIN_MS = 200;
 
 export class UdpHeartbeatTransport implements HeartbeatTransport {
   readonly paths: readonly HeartbeatPathInfo[];
@@ -46,7 +52,7 @@ export class UdpHeartbeatTransport implements HeartbeatTransport {
     for (const p of opts.paths) {
       if (this.sockets.has(p.name)) throw new HaError({ code: 'ERR_HA_BAD_OPTIONS', message: `duplicate path name ${p.name}` });
       const socket = dgram.createSocket({ type: isIPv6(p.local.address) ? 'udp6' : 'udp4' });
-      this.sockets.set(p.name, { opts: p, socket, peer: p.peer, bound: false });
+      this.sockets.set(p.name, { opts: p, socket, peer: p.peer, bound: false, pending: 0, drained: [] });
     }
     this.paths = opts.paths.map((p) => ({ name: p.name, network: p.network }));
   }
@@ -95,7 +101,10 @@ export class UdpHeartbeatTransport implements HeartbeatTransport {
     if (this.closed) return;
     const ps = this.get(path);
     if (!ps.bound || !ps.peer) return;
+    ps.pending++;
     ps.socket.send(data, ps.peer.port, ps.peer.address, (err) => {
+      ps.pending--;
+      if (ps.pending === 0) for (const fn of ps.drained.splice(0)) fn();
       // A path that is down shows up as a send error (ENETUNREACH...) or as silence:
       // either way it is just a missed heartbeat for the peer.
       if (err) this.logger.debug({ path, err: err.message }, 'heartbeat send failed');
@@ -110,11 +119,23 @@ export class UdpHeartbeatTransport implements HeartbeatTransport {
       [...this.sockets.values()].map(
         (ps) =>
           new Promise<void>((resolve) => {
-            try {
-              ps.socket.close(() => resolve());
-            } catch {
-              resolve(); // never bound or already closed
-            }
+            // A send still in flight (the goodbye heartbeat, sent just before close) is
+            // dropped by Node if the socket closes first: let it leave, for at most
+            // CLOSE_DRAIN_MS.
+            let shutDone = false;
+            const shut = (): void => {
+              if (shutDone) return;
+              shutDone = true;
+              clearTimeout(timer);
+              try {
+                ps.socket.close(() => resolve());
+              } catch {
+                resolve(); // never bound or already closed
+              }
+            };
+            const timer = setTimeout(shut, ps.pending > 0 ? CLOSE_DRAIN_MS : 0);
+            if (ps.pending > 0) ps.drained.push(shut);
+            else shut();
           }),
       ),
     ).then(() => undefined);

@@ -56,12 +56,15 @@ function resign(data) {
 }
 function send(ps, data) {
   if (!ps.peer || !ps.bound) return;
-  ps.socket.send(data, ps.peer.port, ps.peer.address, () => {});
+  ps.pending++;
+  ps.socket.send(data, ps.peer.port, ps.peer.address, () => {
+    if (--ps.pending === 0 && ps.onDrained) ps.onDrained();
+  });
   ps.sentAt = Date.now();
 }
 for (const p of paths) {
   const socket = dgram.createSocket({ type: p.v6 ? 'udp6' : 'udp4' });
-  const ps = { p, socket, peer: p.peer, bound: false, last: undefined, sentAt: 0 };
+  const ps = { p, socket, peer: p.peer, bound: false, last: undefined, sentAt: 0, pending: 0, onDrained: undefined };
   socks.set(p.name, ps);
   socket.on('error', (err) => parentPort.postMessage({ t: 'error', path: p.name, message: err.message, bound: ps.bound }));
   socket.on('message', (data, r) => {
@@ -89,7 +92,19 @@ parentPort.on('message', (m) => {
   } else if (m.t === 'close') {
     clearInterval(timer);
     let n = socks.size;
-    for (const s of socks.values()) s.socket.close(() => { if (--n === 0) parentPort.postMessage({ t: 'closed' }); });
+    // Node drops a send still in flight when its socket closes first; the last one is the
+    // goodbye heartbeat (role Closed), so let it leave (for at most 200 ms).
+    for (const s of socks.values()) {
+      let done = false;
+      const shut = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(t);
+        s.socket.close(() => { if (--n === 0) parentPort.postMessage({ t: 'closed' }); });
+      };
+      const t = setTimeout(shut, s.pending > 0 ? 200 : 0);
+      if (s.pending > 0) s.onDrained = shut; else shut();
+    }
   }
 });
 const timer = setInterval(() => {

@@ -63,4 +63,15 @@ describe('WorkerHeartbeatTransport', () => {
     // And it speaks again once the main loop runs.
     expect(got.some((m) => m.sentAt >= t1)).toBe(true);
   });
+
+  it('a heartbeat sent just before close() still leaves (the goodbye that spares the peer its misses)', async () => {
+    const { got } = await pair(1500);
+    await new Promise((r) => setTimeout(r, 80));
+    const a = open[0]!;
+    const bye: HeartbeatMessage = { nodeId: 'a', incarnation: 'i1', role: Role.Closed, epoch: 3, seq: 2, sentAt: Date.now(), ready: false, sipUp: true, preferred: false, yielding: false };
+    a.send('sip', encodeHeartbeat(bye, SECRET));
+    await a.close();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got.at(-1)?.role).toBe(Role.Closed);
+  });
 });
