@@ -141,15 +141,17 @@ describe('operator commands on a pair in namespaces', () => {
 
   it('drain: new calls get 503, the drain ends with zero calls, --cancel takes calls again', async () => {
     await waitRole(nodes.b!, 'active', 10_000);
-    const short = await Sipp.start({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5073, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 3000, timeoutSec: 30, name: 'caller short' });
+    const short = await Sipp.start({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5073, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 8000, timeoutSec: 40, name: 'caller short' });
     await new Promise((r) => setTimeout(r, 1500));
     const drain = cliOne(['drain', '--timeout', '30'], 'b');
     // The CLI is a fresh process: wait until B itself says it is draining, so the five
     // calls below are the ones it must refuse (a fixed sleep lost that race under load).
+    // 'done' counts too: on a loaded box the CLI may start only after the short calls
+    // ended, and a drained node keeps refusing until --cancel.
     const until = Date.now() + 15_000;
     for (;;) {
       const st = JSON.parse((await cli(['status', '--json'])).stdout);
-      if (st.nodes[1].status.drain?.state === 'draining') break;
+      if (['draining', 'done'].includes(st.nodes[1].status.drain?.state)) break;
       if (Date.now() > until) throw new Error(`node B never reported draining: ${JSON.stringify(st.nodes[1].status.drain)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
