@@ -3,3 +3,4 @@ export { NodeOps, type NodeOpsOptions, type OpsCallControl, type OpsHa, type Ops
 export { NodeMetrics, type NodeMetricsOptions } from './metrics.js';
 export { AdminError, httpStatusFor, type AdminErrorCode } from './errors.js';
 export type * from './types.js';
+export { callOutcome, isAbnormalEnd, parseDrillRecord, parseLookup, DRILL_KINDS } from './drill.js';

@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallRecord } from '../records/call-record.js';
-import type { NodeStatusView } from './types.js';
+import type { DrillRecord, NodeStatusView } from './types.js';
 
 const ROLES = ['starting', 'passive', 'taking-over', 'active', 'draining', 'stepping-down', 'fenced', 'closed', 'standalone'];
 
@@ -35,6 +35,9 @@ export class NodeMetrics {
   readonly #switchovers: Counter<'result'>;
   readonly #hbLosses: Counter<'path'>;
   readonly #peerLost: Counter;
+  readonly #drills: Counter<'kind' | 'result'>;
+  readonly #drillGauges: Record<'takeover' | 'serving' | 'kept' | 'ended' | 'lost' | 'ok' | 'time', Gauge<'kind'>>;
+
 
   constructor(opts: NodeMetricsOptions) {
     this.#now = opts.now ?? Date.now;
@@ -49,6 +52,17 @@ export class NodeMetrics {
     this.#switchovers = new Counter({ name: 'dualsip_switchovers_total', help: 'Operator switchovers requested on this node, by result.', labelNames: ['result'], registers: r });
     this.#hbLosses = new Counter({ name: 'dualsip_heartbeat_losses_total', help: 'Heartbeat paths that went silent, by path.', labelNames: ['path'], registers: r });
     this.#peerLost = new Counter({ name: 'dualsip_peer_lost_total', help: 'Times every heartbeat path to the peer went silent.', registers: r });
+    this.#drills = new Counter({ name: 'dualsip_drills_total', help: 'Failover drills recorded on this node (it took over), by kind and result.', labelNames: ['kind', 'result'], registers: r });
+    const drill = (name: string, help: string) => new Gauge({ name: `dualsip_drill_last_${name}`, help: `Last failover drill this node took over in, by kind: ${help}`, labelNames: ['kind'], registers: r });
+    this.#drillGauges = {
+      takeover: drill('takeover_ms', 'service gap in ms, from the switchover cut (or the kill) to this node reporting active.'),
+      serving: drill('serving_ms', 'ms from the drill asking for the takeover to this node reporting active and accepting calls.'),
+      kept: drill('calls_kept', 'calls of the snapshot (connected and ringing) still up on this node.'),
+      ended: drill('calls_ended_normally', 'calls of the snapshot a party or an application ended meanwhile.'),
+      lost: drill('calls_lost', 'calls of the snapshot lost by the takeover.'),
+      ok: drill('ok', '1 when nothing was lost and the takeover was within the limit.'),
+      time: drill('timestamp_seconds', 'when this node recorded it (Unix time).'),
+    };
     const status = opts.status;
     const self = this;
     new Gauge({
@@ -139,6 +153,23 @@ export class NodeMetrics {
 
   switchover(result: 'ok' | 'refused' | 'failed'): void {
     this.#switchovers.inc({ result });
+  }
+
+  /** A drill in which this node took over (POST /v1/drill). */
+  drill(d: DrillRecord): void {
+    const kind = { kind: d.kind };
+    const g = this.#drillGauges;
+    const c = d.calls;
+    this.#drills.inc({ kind: d.kind, result: d.ok ? 'ok' : 'failed' });
+    if (d.takeoverMs === null) g.takeover.remove(kind);
+    else g.takeover.set(kind, d.takeoverMs);
+    if (d.servingMs === null) g.serving.remove(kind);
+    else g.serving.set(kind, d.servingMs);
+    g.kept.set(kind, c.connected.kept + c.ringing.kept);
+    g.ended.set(kind, c.connected.endedNormally + c.ringing.endedNormally);
+    g.lost.set(kind, c.connected.lost + c.ringing.lost);
+    g.ok.set(kind, d.ok ? 1 : 0);
+    g.time.set(kind, Date.parse(d.recordedAt) / 1000);
   }
 
   heartbeatLost(path: string): void {

@@ -25,9 +25,13 @@ import type { CallRecord } from '../records/call-record.js';
 import type { SyncNodeStatus } from '@dualsip/sync';
 import { AdminError } from './errors.js';
 import { NodeMetrics } from './metrics.js';
+import { callOutcome } from './drill.js';
 import type {
   AdminNode,
   CallFilter,
+  CallLookup,
+  DrillKind,
+  DrillRecord,
   CallView,
   DrainOptions,
   DrainStatus,
@@ -48,6 +52,8 @@ export interface OpsCallControl {
   readonly heldDropped?: number;
   readonly phase: string;
   on(event: 'callStarted' | 'callEnded', fn: (record: CallRecord) => void): unknown;
+  /** A call's current or recent final record (drills look calls up). */
+  call?(id: string): CallRecord | undefined;
 }
 
 /** The slice of HaNode NodeOps uses. */
@@ -106,6 +112,7 @@ export class NodeOps implements AdminNode {
   #switching = false;
   #lastSwitch: SwitchoverReport | null = null;
   #lastSwitchError: { code: string; message: string } | null = null;
+  readonly #drills: Partial<Record<DrillKind, DrillRecord>> = {};
   /** Filled by the drain hook while a switchover runs. */
   #phase: { t0: number; settleMs: number; flushMs: number; rounds: number; replicas: number; calls: { connected: number; ringing: number }; cutAt: number } | undefined;
 
@@ -186,6 +193,7 @@ export class NodeOps implements AdminNode {
       switchover: { running: this.#switching || (hs?.ha.switchoverInProgress ?? false), last: this.#lastSwitch, lastError: this.#lastSwitchError },
       drain,
       alarms: (hs?.alarms ?? []).map((a) => ({ code: a.code, text: a.text })),
+      drills: { ...this.#drills },
     };
   }
 
@@ -214,6 +222,28 @@ export class NodeOps implements AdminNode {
         b: { callId: c.b.callId, state: c.b.state, localUri: c.b.localUri, remoteUri: c.b.remoteUri },
       },
     }));
+  }
+
+  // ------------------------------------------------------------------ drills
+
+  /** What this node knows of each call: live, ended (and whether normally), or nothing. */
+  lookupCalls(ids: string[]): CallLookup[] {
+    const cc = this.#o.callControl;
+    const live = cc.call ? undefined : new Map(cc.calls().map((c) => [c.id, c]));
+    return ids.map((id) => callOutcome(id, cc.call ? cc.call(id) : live!.get(id)));
+  }
+
+  /** Keeps a drill in which this node took over as its last of that kind (status, metrics). */
+  recordDrill(record: Omit<DrillRecord, 'recordedAt'>): DrillRecord {
+    const d: DrillRecord = { ...record, recordedAt: new Date(this.#clock.now()).toISOString() };
+    this.#drills[d.kind] = d;
+    this.#m.drill(d);
+    const c = d.calls;
+    this.#log.info(
+      { kind: d.kind, from: d.from, to: d.to, ok: d.ok, takeoverMs: d.takeoverMs, servingMs: d.servingMs, kept: c.connected.kept + c.ringing.kept, lost: c.connected.lost + c.ringing.lost, problems: d.problems },
+      'failover drill recorded',
+    );
+    return d;
   }
 
   // ------------------------------------------------------------------ drain

@@ -8,6 +8,8 @@
  *   POST   /v1/drain         start draining {code?, retryAfter?, redirect?, timeoutMs?} → 202 DrainStatus
  *   DELETE /v1/drain         cancel the drain → DrainStatus
  *   POST   /v1/switchover    {force?, timeoutMs?} → SwitchoverReport (runs to the end)
+ *   POST   /v1/calls/lookup  {ids} → CallLookup[] (live, recently ended and how, or unknown; drills)
+ *   POST   /v1/drill         a drill this node took over in (drill.ts) → DrillRecord; shown in status and /metrics
  *   GET    /metrics          Prometheus text format
  *
  * Errors are JSON `{error: {code, message}}` with the status from httpStatusFor(code).
@@ -18,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { TypedEmitter } from '../typed-emitter.js';
 import { AdminError, httpStatusFor } from './errors.js';
+import { parseDrillRecord, parseLookup } from './drill.js';
 import type { AdminNode, CallFilter, DrainOptions, SwitchoverOptions } from './types.js';
 
 export interface AdminLogger {
@@ -176,6 +179,15 @@ export class AdminServer extends TypedEmitter<AdminServerEvents> {
           this.#log.info({ remote, ...report }, 'admin API: switchover done');
           return this.#send(res, method, path, 200, report);
         }
+        case 'POST /v1/calls/lookup':
+        case 'POST /v1/drill': {
+          const body = await this.#body(req);
+          if (!node.lookupCalls || !node.recordDrill) throw new AdminError({ code: 'ERR_ADMIN_NOT_FOUND', message: `no such endpoint: ${path} (this node keeps no drills)` });
+          if (path === '/v1/calls/lookup') return this.#send(res, method, path, 200, node.lookupCalls(parseLookup(body)));
+          const d = node.recordDrill(parseDrillRecord(body));
+          this.#log.info({ remote, kind: d.kind, ok: d.ok }, 'admin API: drill recorded');
+          return this.#send(res, method, path, 201, d);
+        }
         case 'GET /metrics': {
           const text = await node.metrics.metrics();
           res.setHeader('Content-Type', node.metrics.contentType);
@@ -185,7 +197,7 @@ export class AdminServer extends TypedEmitter<AdminServerEvents> {
           return;
         }
         default: {
-          const known = ['/v1/status', '/v1/calls', '/v1/drain', '/v1/switchover', '/metrics'].includes(path);
+          const known = ['/v1/status', '/v1/calls', '/v1/drain', '/v1/switchover', '/v1/calls/lookup', '/v1/drill', '/metrics'].includes(path);
           throw new AdminError(
             known
               ? { code: 'ERR_ADMIN_METHOD', message: `${method} is not allowed on ${path}` }

@@ -79,6 +79,53 @@ export interface NodeStatusView {
   switchover: { running: boolean; last: SwitchoverReport | null; lastError: { code: string; message: string } | null };
   drain: DrainStatus;
   alarms: { code: string; text: string }[];
+  /** The last failover drill recorded on this node, per kind (absent on nodes without drills). */
+  drills?: Partial<Record<DrillKind, DrillRecord>>;
+}
+
+/** How a drill's takeover was caused: an operator switchover, or (in a lab) the active killed. */
+export type DrillKind = 'switchover' | 'kill';
+
+/** One group of the calls a drill snapshotted on the old active (before = kept + endedNormally + lost). */
+export interface DrillCalls {
+  before: number;
+  kept: number;
+  endedNormally: number;
+  lost: number;
+}
+
+/** One takeover of a drill, as recorded by the node that took over (POST /v1/drill). */
+export interface DrillRecord {
+  kind: DrillKind;
+  /** Node ids (status nodeId) of the old and the new active. */
+  from: string;
+  to: string;
+  epoch: number;
+  startedAt: string;
+  /** When this node recorded it (its clock). */
+  recordedAt: string;
+  /** Service gap: the switchover's cut (or the kill) to the new active reporting active. */
+  takeoverMs: number | null;
+  /** Whole switchover as the old active measured it (settle + flush + handover). */
+  switchoverMs: number | null;
+  /** The drill's request to the new active reporting active and accepting calls (as the CLI polled it). */
+  servingMs: number | null;
+  calls: { connected: DrillCalls; ringing: DrillCalls };
+  ok: boolean;
+  problems: string[];
+}
+
+/** What a node knows of one call (POST /v1/calls/lookup). */
+export interface CallLookup {
+  id: string;
+  /** 'live': in progress here; 'ended': its final record is in this node's recent history; 'none': unknown here. */
+  found: 'live' | 'ended' | 'none';
+  state: string | null;
+  endReason: string | null;
+  endStatus: number | null;
+  endedAt: string | null;
+  /** For an ended call: whether a party or an application ended it (true) or the pair dropped it (false). */
+  endedNormally: boolean | null;
 }
 
 export interface CallLegView {
@@ -115,5 +162,8 @@ export interface AdminNode {
   drainStatus(): DrainStatus;
   cancelDrain(): DrainStatus;
   switchover(opts: SwitchoverOptions): Promise<SwitchoverReport>;
+  /** Failover drills: look calls up (live or recently ended) and keep a drill's result. Optional for hand-made nodes. */
+  lookupCalls?(ids: string[]): CallLookup[];
+  recordDrill?(record: Omit<DrillRecord, 'recordedAt'>): DrillRecord;
   readonly metrics: Registry;
 }
