@@ -17,6 +17,11 @@
  *    keeps it, alarm on both.
  *  - becomeActive/becomePassive never overlap (one action queue); a failed becomeActive
  *    rolls back to passive with an alarm.
+ *  - witness (split brain): with `witness` addresses configured, a node that hears its
+ *    peer on no path decides with a fresh witness round (decidePeerLoss): a passive (or a
+ *    starting node after its wait) takes over only when a witness answers, else it stays
+ *    passive with HA_ISOLATED; an active that reaches no witness steps down with
+ *    HA_ISOLATED. A peer that said goodbye (Closed) needs no witness.
  */
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
@@ -33,6 +38,7 @@ import {
 } from './heartbeat.js';
 import { PathLiveness, PathState } from './path-liveness.js';
 import { CLAIMING_ROLES, Role, RoleMachine } from './role-machine.js';
+import { decidePeerLoss, WitnessMonitor, type PeerLossDecision, type WitnessOptions, type WitnessRound, type WitnessStatus } from './witness.js';
 
 export interface HaActions {
   /** Promote the local Redis, claim and announce the VIP, make the engine answer on it, rebuild live calls. */
@@ -79,6 +85,8 @@ export interface HaControllerOptions {
   retryMs?: number;
   /** How long a switchover waits for the peer to become active. Default 5000 ms. */
   switchoverTimeoutMs?: number;
+  /** Witness reachability check (split brain); absent or no addresses: off. */
+  witness?: WitnessOptions;
   logger?: HaLogger;
 }
 
@@ -125,6 +133,8 @@ export interface HaStatus {
   switchoverInProgress: boolean;
   alarms: HaAlarm[];
   counters: { sent: number; received: number; dropped: number; stallsExcused: number };
+  /** Witness reachability; null when no witness is configured. */
+  witness: WitnessStatus | null;
 }
 
 export interface SwitchoverResult {
@@ -151,6 +161,10 @@ export type HaControllerEvents = {
    * last heartbeat heard from the peer (detection included), null if never heard.
    */
   takeoverFinished: (ms: number, sincePeerHeardMs: number | null) => void;
+  /** A witness round was decided. */
+  witnessRound: (round: WitnessRound) => void;
+  /** Peer lost on every path and no witness answers (`stepDown`: this node was active and steps down). */
+  isolated: (reason: string, stepDown: boolean) => void;
 };
 
 interface PeerView {
@@ -205,6 +219,13 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   private holdUntil = 0;
   private holdTimer: TimerHandle | undefined;
   private takeoverStartedAt = 0;
+  private readonly witness: WitnessMonitor | undefined;
+  /** Peer-loss decisions use only witness rounds that started at or after this time. */
+  private witnessNeededFrom = 0;
+  private witnessConfirmTimer: TimerHandle | undefined;
+  private isolated = false;
+  private startupExpired = false;
+  private readonly peerTimeoutMs: number;
 
   private readonly queue: Array<() => Promise<void>> = [];
   private busy = false;
@@ -247,6 +268,14 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     }
     this.onListenerError = (err, event) => this.logger.error({ event, err: String(err) }, 'HA event listener threw');
     this.roles = new RoleMachine();
+    this.peerTimeoutMs = this.intervalMs * missCount;
+    if (opts.witness && opts.witness.addresses.length > 0) {
+      const w = opts.witness;
+      if (!((w.timeoutMs ?? 500) > 0) || !((w.intervalMs ?? 1000) > 0)) {
+        throw new HaError({ code: 'ERR_HA_BAD_OPTIONS', message: 'witness intervalMs and timeoutMs must be > 0' });
+      }
+      this.witness = new WitnessMonitor({ ...w, clock: this.clock, onRound: (r) => this.onWitnessRound(r) });
+    }
     for (const p of opts.transport.paths) {
       if (this.paths.has(p.name)) throw new HaError({ code: 'ERR_HA_BAD_OPTIONS', message: `duplicate path name ${p.name}` });
       this.paths.set(
@@ -302,6 +331,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
       this.logger.info({ nodeId: this.nodeId, epoch, preferred: this.preferred }, 'HA controller started');
       // "A node with no reachable peer becomes active only after a configurable wait."
       this.startupTimer = this.clock.setTimeout(() => this.onStartupWait(), this.startupWaitMs);
+      this.witness?.start();
       this.sendHeartbeat();
       this.scheduleTick();
     })();
@@ -382,6 +412,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
       switchoverInProgress: this.switchoverRunning,
       alarms: [...this.alarms.values()].map((a) => ({ ...a })),
       counters: { ...this.counters },
+      witness: this.witness ? this.witness.status(now, this.isolated) : null,
     };
   }
 
@@ -552,11 +583,16 @@ export class HaController extends HaEmitter<HaControllerEvents> {
       if (alive) {
         this.logger.info({ peer: this.peerId }, 'peer back');
         this.clear('HA_PEER_LOST');
+        this.clearTimer('witnessConfirmTimer');
+        this.setIsolated(false);
         this.emit('peerBack');
         // Tell a peer that was cut off our role and epoch at once, not at the next tick.
         this.sendReactive();
       } else {
         const why = reason === 'peer closed' ? 'peer closed' : 'every heartbeat path silent';
+        // Decisions about this loss use only witness rounds that start from now on.
+        this.witnessNeededFrom = this.clock.now();
+        this.clearTimer('witnessConfirmTimer');
         this.logger.warn({ peer: this.peerId, why }, 'peer lost');
         this.raise('HA_PEER_LOST', `peer ${this.peerId} lost: ${why}`);
         this.emit('peerLost', why);
@@ -574,6 +610,11 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     const peer = this.peer?.msg;
     switch (r) {
       case Role.Starting: {
+        if (!alive && this.startupExpired && this.witness) {
+          // The start-up wait ran out with no peer: a node that boots cut off must not claim.
+          this.onPeerLost('nothing', `no peer heard within ${this.startupWaitMs} ms`);
+          return;
+        }
         if (!alive || !peer) return; // the start-up wait decides
         if (CLAIMING_ROLES.has(peer.role)) {
           this.setRole(Role.Passive, `peer ${this.peerId} is ${peer.role}`);
@@ -590,7 +631,9 @@ export class HaController extends HaEmitter<HaControllerEvents> {
         if (this.clock.now() < this.holdUntil) return;
         if (!alive) {
           // "The peer counts as dead only when every path is silent."
-          this.startTakeover(this.peer?.msg.role === Role.Closed ? 'peer closed' : 'peer dead: every heartbeat path silent');
+          const closed = this.peer?.msg.role === Role.Closed;
+          if (closed || !this.witness) this.startTakeover(closed ? 'peer closed' : 'peer dead: every heartbeat path silent');
+          else this.onPeerLost('nothing', 'peer dead: every heartbeat path silent');
           return;
         }
         // Elect only on a heartbeat sent after our own last role change, so a node never
@@ -602,6 +645,10 @@ export class HaController extends HaEmitter<HaControllerEvents> {
       }
       case Role.Active:
       case Role.Draining: {
+        if (!alive && r === Role.Active && this.witness && this.peer?.msg.role !== Role.Closed) {
+          this.onPeerLost('service', 'every heartbeat path silent');
+          return;
+        }
         if (!alive || !peer) return;
         // "A node whose own SIP interface is down (link or address gone) steps down if
         // the peer is healthy."
@@ -640,9 +687,86 @@ export class HaController extends HaEmitter<HaControllerEvents> {
 
   private onStartupWait(): void {
     this.startupTimer = undefined;
+    this.startupExpired = true;
     if (this.closing || this.cur() !== Role.Starting) return;
-    if (!this.peerAlive()) this.startTakeover(`no peer heard within ${this.startupWaitMs} ms`);
-    else this.evaluate();
+    if (!this.peerAlive()) {
+      if (!this.witness) {
+        this.startTakeover(`no peer heard within ${this.startupWaitMs} ms`);
+        return;
+      }
+      this.witnessNeededFrom = this.clock.now();
+    }
+    this.evaluate();
+  }
+
+  // ------------------------------------------------------------------ witness (split brain)
+
+  /** The peer is silent on every path (or never heard): decide with the witnesses. */
+  private onPeerLost(holding: 'nothing' | 'service', why: string): void {
+    const w = this.witness!;
+    const now = this.clock.now();
+    const last = w.lastRound;
+    const d: PeerLossDecision = decidePeerLoss({
+      holding,
+      witnessConfigured: true,
+      round: last && last.startedAt >= this.witnessNeededFrom ? last : undefined,
+      now,
+      settleMs: this.peerTimeoutMs,
+    });
+    switch (d.kind) {
+      case 'probe':
+        // "checked at decision time": a round that started after the peer was lost.
+        if (now >= this.witnessNeededFrom) w.ensureRound(this.witnessNeededFrom);
+        return;
+      case 'confirm':
+        if (this.witnessConfirmTimer === undefined) {
+          this.logger.info({ reachableForMs: now - (last?.reachableSince ?? now), confirmInMs: d.atMs - now }, 'witness answers again: confirming the peer stays silent before taking over');
+          this.witnessNeededFrom = d.atMs;
+          this.witnessConfirmTimer = this.clock.setTimeout(() => {
+            this.witnessConfirmTimer = undefined;
+            this.evaluate();
+          }, Math.max(0, d.atMs - now));
+        }
+        return;
+      case 'take-over':
+        this.setIsolated(false);
+        this.startTakeover(`${why}; ${d.reason}`);
+        return;
+      case 'stay-active':
+        this.setIsolated(false);
+        return;
+      case 'isolated': {
+        const stepDown = holding === 'service';
+        this.setIsolated(true, `isolated: ${why} and ${d.reason}${stepDown ? '; stepping down' : this.cur() === Role.Starting ? '; staying passive (not claiming at start-up)' : '; staying passive (no takeover)'}`, stepDown);
+        if (this.cur() === Role.Starting) {
+          this.setRole(Role.Passive, `isolated at start-up: ${d.reason}`);
+        } else if (stepDown && this.cur() === Role.Active) {
+          this.setRole(Role.SteppingDown, `isolated: ${d.reason}`);
+          this.enqueue(() => this.doBecomePassive('isolated: no witness answers'));
+        }
+        return;
+      }
+    }
+  }
+
+  private setIsolated(on: boolean, text?: string, stepDown = false): void {
+    if (on === this.isolated) return;
+    this.isolated = on;
+    if (on) {
+      this.raise('HA_ISOLATED', text ?? 'isolated');
+      this.emit('isolated', text ?? 'isolated', stepDown);
+    } else {
+      this.clear('HA_ISOLATED');
+      this.logger.info({}, 'no longer isolated');
+    }
+  }
+
+  private onWitnessRound(round: WitnessRound): void {
+    if (this.closing) return;
+    this.emit('witnessRound', round);
+    if (!round.reachable) this.raise('HA_WITNESS_UNREACHABLE', `no witness answered within ${this.witness!.timeoutMs} ms`);
+    else this.clear('HA_WITNESS_UNREACHABLE');
+    this.evaluate();
   }
 
   // ------------------------------------------------------------------ actions
@@ -926,7 +1050,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     this.emit('alarmCleared', code);
   }
 
-  private clearTimer(name: 'tickTimer' | 'startupTimer' | 'retryTimer' | 'holdTimer'): void {
+  private clearTimer(name: 'tickTimer' | 'startupTimer' | 'retryTimer' | 'holdTimer' | 'witnessConfirmTimer'): void {
     const h = this[name];
     if (h !== undefined) this.clock.clearTimeout(h);
     this[name] = undefined;
@@ -937,6 +1061,8 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     this.clearTimer('startupTimer');
     this.clearTimer('retryTimer');
     this.clearTimer('holdTimer');
+    this.clearTimer('witnessConfirmTimer');
+    this.witness?.stop();
     for (const p of this.paths.values()) p.stop();
   }
 }

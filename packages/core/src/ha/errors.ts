@@ -42,4 +42,8 @@ export type HaAlarmCode =
   | 'HA_STEP_DOWN_FAILED'
   | 'HA_EPOCH_PERSIST_FAILED'
   | 'HA_BOTH_PREFERRED'
-  | 'HA_SWITCHOVER_FAILED';
+  | 'HA_SWITCHOVER_FAILED'
+  /** Peer lost on every path and no witness answers: this node is the cut-off one (no takeover / stepped down). */
+  | 'HA_ISOLATED'
+  /** No witness answered the last probe round (the witness rule cannot confirm a takeover). */
+  | 'HA_WITNESS_UNREACHABLE';

@@ -19,6 +19,17 @@ export { PathLiveness, PathState } from './path-liveness.js';
 export { UdpHeartbeatTransport, type UdpEndpoint, type UdpPathOptions } from './udp-transport.js';
 export { WorkerHeartbeatTransport, type WorkerHeartbeatTransportOptions } from './worker-transport.js';
 export { InMemoryHeartbeatNetwork, InMemoryHeartbeatTransport } from './memory-transport.js';
+export {
+  decidePeerLoss,
+  WitnessMonitor,
+  type PeerLossDecision,
+  type PeerLossInput,
+  type WitnessOptions,
+  type WitnessProbe,
+  type WitnessRound,
+  type WitnessStatus,
+  type WitnessTargetStatus,
+} from './witness.js';
 export { FileEpochStore, MemoryEpochStore, type EpochStore } from './epoch-store.js';
 export {
   HaController,

@@ -42,6 +42,22 @@ export interface World {
   watchHolders: boolean;
 }
 
+/** A fake witness as one node sees it: answers after rttMs while reachable; else fails or hangs. */
+export interface FakeWitness {
+  addresses: string[];
+  reachable: boolean;
+  /** While unreachable: true = the probe never settles (the round's own bound decides); false = it fails after the timeout. */
+  hang: boolean;
+  rttMs: number;
+  intervalMs: number;
+  timeoutMs: number;
+  probes: number;
+}
+
+export function fakeWitness(opts: Partial<FakeWitness> = {}): FakeWitness {
+  return { addresses: ['198.18.1.254'], reachable: true, hang: false, rttMs: 1, intervalMs: 1000, timeoutMs: 300, probes: 0, ...opts };
+}
+
 export interface TestNode {
   id: string;
   ctl: HaController;
@@ -77,7 +93,7 @@ function sleep(world: World, ms: number): Promise<void> {
 
 export function makeNode(
   world: World,
-  opts: { id: string; peerId: string; preferred?: boolean; store?: MemoryEpochStore; startupWaitMs?: number },
+  opts: { id: string; peerId: string; preferred?: boolean; store?: MemoryEpochStore; startupWaitMs?: number; witness?: FakeWitness },
 ): TestNode {
   const store = opts.store ?? new MemoryEpochStore();
   const node = {
@@ -107,6 +123,24 @@ export function makeNode(
     switchoverTimeoutMs: 2000,
     readiness: () => (node.ready ? { ready: true, reasons: [] } : { ready: false, reasons: ['mirror behind'] }),
     sipInterfaceUp: () => node.sipUp,
+    ...(opts.witness
+      ? {
+          witness: {
+            addresses: opts.witness.addresses,
+            intervalMs: opts.witness.intervalMs,
+            timeoutMs: opts.witness.timeoutMs,
+            probe: (_address: string, timeoutMs: number) => {
+              const w = opts.witness!;
+              w.probes++;
+              const reachable = w.reachable;
+              if (!reachable && w.hang) return new Promise<{ ok: boolean }>(() => {});
+              return new Promise<{ ok: boolean; rttMs?: number }>((resolve) =>
+                world.clock.setTimeout(() => resolve(reachable ? { ok: true, rttMs: w.rttMs } : { ok: false }), reachable ? w.rttMs : timeoutMs),
+              );
+            },
+          },
+        }
+      : {}),
     actions: {
       becomeActive: async (epoch) => {
         world.log.push({ node: node.id, act: 'active', epoch, stored: store.epoch, at: world.clock.now() });
@@ -172,12 +206,12 @@ export async function runUntil(
 /** Starts a pair and runs until it has settled on one active. */
 export async function startPair(
   world: World,
-  opts: { aPreferred?: boolean; bPreferred?: boolean; aId?: string; bId?: string } = {},
+  opts: { aPreferred?: boolean; bPreferred?: boolean; aId?: string; bId?: string; aWitness?: FakeWitness; bWitness?: FakeWitness } = {},
 ): Promise<{ a: TestNode; b: TestNode }> {
   const aId = opts.aId ?? 'node-a';
   const bId = opts.bId ?? 'node-b';
-  const a = makeNode(world, { id: aId, peerId: bId, preferred: opts.aPreferred });
-  const b = makeNode(world, { id: bId, peerId: aId, preferred: opts.bPreferred });
+  const a = makeNode(world, { id: aId, peerId: bId, preferred: opts.aPreferred, ...(opts.aWitness ? { witness: opts.aWitness } : {}) });
+  const b = makeNode(world, { id: bId, peerId: aId, preferred: opts.bPreferred, ...(opts.bWitness ? { witness: opts.bWitness } : {}) });
   await Promise.all([a.ctl.start(), b.ctl.start()]);
   await runUntil(world, () => [a, b].some((n) => n.ctl.role === Role.Active) && [a, b].every((n) => n.ctl.role === Role.Active || n.ctl.role === Role.Passive), {
     max: 3000,
