@@ -21,6 +21,8 @@ function version(): string {
 export interface AdminHandle {
   server: AdminServer;
   ops: NodeOps;
+  /** Shutdown started: /health answers 503 'closing', the rest of the API 503; close() after the node. */
+  beginShutdown(): void;
   close(): Promise<void>;
 }
 
@@ -39,7 +41,7 @@ export async function startAdminApi(opts: { node: RunningNode & { ha?: unknown; 
     ...(node.sync ? { sync: node.sync as OpsSync } : {}),
     logger: log,
   });
-  const server = new AdminServer({ node: ops, address: config.admin.address, port: config.admin.port, token: config.admin.token, logger: log });
+  const server = new AdminServer({ node: ops, address: config.admin.address, port: config.admin.port, token: config.admin.token, healthProbe: config.admin.healthProbe, logger: log });
   try {
     await server.listen();
   } catch (err) {
@@ -50,6 +52,6 @@ export async function startAdminApi(opts: { node: RunningNode & { ha?: unknown; 
       cause: err,
     });
   }
-  log.info({ url: server.url }, 'admin API listening');
-  return { server, ops, close: () => server.close() };
+  log.info({ url: server.url, healthProbe: config.admin.healthProbe ? 'no token' : 'token' }, 'admin API listening');
+  return { server, ops, beginShutdown: () => server.beginShutdown(), close: () => server.close() };
 }

@@ -17,7 +17,7 @@ export interface NodeConfig extends HaConfig {
   log: { level: (typeof LOG_LEVELS)[number] };
   drain: { timeoutMs: number };
   app: { address: string; port: number; tokens: Record<string, string>; routeTimeoutMs: number; maxBacklog: number };
-  admin: { address: string; port: number; token: string };
+  admin: { address: string; port: number; token: string; healthProbe: boolean };
 }
 
 /** Parses `PREFIX=URI` (the `--route` flag and DUALSIP_ROUTES entries). */
@@ -60,6 +60,14 @@ convict.addFormat({
   },
 });
 
+// convict's Boolean takes any string as true ("nope" → true); this one takes only true/false.
+convict.addFormat({
+  name: 'strict-boolean',
+  coerce: (v: unknown) => (typeof v === 'string' && /^(true|false)$/i.test(v.trim()) ? v.trim().toLowerCase() === 'true' : v),
+  validate(v: unknown) {
+    if (typeof v !== 'boolean') throw new Error('must be true or false');
+  },
+});
 convict.addFormat(HB_PATHS_FORMAT);
 // app.tokens: {name: token} in a file; NAME=TOKEN,... in DUALSIP_APP_TOKENS and --app-token.
 convict.addFormat({
@@ -108,6 +116,7 @@ function schema() {
       address: { doc: "Admin API address: the node's own management address, never the floating IP.", format: 'ip-address', default: '127.0.0.1', env: 'DUALSIP_ADMIN_ADDRESS' },
       port: { doc: 'Admin API port (0: any free port, logged).', format: 'port', default: 7080, env: 'DUALSIP_ADMIN_PORT' },
       token: { doc: 'Bearer token of the admin API (at least 8 characters); empty: admin API off.', format: String, default: '', env: 'DUALSIP_ADMIN_TOKEN', sensitive: true },
+      healthProbe: { doc: 'Serve GET /health/live|ready|active without the token (load balancer probes); false: they need the token too.', format: 'strict-boolean', default: true, env: 'DUALSIP_ADMIN_HEALTH_PROBE' },
     },
     app: {
       address: { doc: 'Application API (WebSocket) address; empty: sip.address.', format: 'ip-address-or-empty', default: '', env: 'DUALSIP_APP_ADDRESS' },

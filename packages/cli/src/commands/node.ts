@@ -201,8 +201,11 @@ export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv 
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await admin?.close();
+  // The admin port stays open while the node hands over and drains, so load balancers'
+  // /health probes see 503 'closing' rather than a refused connection.
+  admin?.beginShutdown();
   await node.close();
+  await admin?.close();
   logger.info('node stopped');
   return 0;
 }

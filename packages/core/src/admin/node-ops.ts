@@ -24,6 +24,7 @@ import type { HaNode, HaNodeStatus } from '../pair/ha-node.js';
 import type { CallRecord } from '../records/call-record.js';
 import type { SyncNodeStatus } from '@dualsip/sync';
 import { AdminError } from './errors.js';
+import type { HealthInput } from './health.js';
 import { NodeMetrics } from './metrics.js';
 import { callOutcome } from './drill.js';
 import type {
@@ -57,8 +58,8 @@ export interface OpsCallControl {
 }
 
 /** The slice of HaNode NodeOps uses. */
-export type OpsHa = Pick<HaNode, 'nodeId' | 'role' | 'status' | 'on' | 'switchoverDrain'> & {
-  readonly controller: Pick<HaNode['controller'], 'requestSwitchover' | 'on'>;
+export type OpsHa = Pick<HaNode, 'nodeId' | 'role' | 'status' | 'on' | 'switchoverDrain' | 'accepting' | 'state'> & {
+  readonly controller: Pick<HaNode['controller'], 'requestSwitchover' | 'on' | 'status'>;
 };
 
 /** The slice of SyncNode NodeOps uses. */
@@ -194,6 +195,34 @@ export class NodeOps implements AdminNode {
       drain,
       alarms: (hs?.alarms ?? []).map((a) => ({ code: a.code, text: a.text })),
       drills: { ...this.#drills },
+    };
+  }
+
+  /**
+   * What the /health probes judge. Cheap and synchronous: no call or record lists are
+   * walked (HaNode.status() copies the mirror's records), nothing waits on Redis.
+   */
+  health(): HealthInput {
+    const cc = this.#o.callControl;
+    const d = this.#drain;
+    const draining = d !== undefined && d.state !== 'cancelled';
+    const ccClosing = cc.phase === 'draining' || cc.phase === 'closed';
+    const ha = this.#o.ha;
+    if (!ha) {
+      return { mode: 'standalone', role: 'standalone', epoch: 0, closing: ccClosing, sipServing: cc.phase === 'running', draining };
+    }
+    const cs = ha.controller.status();
+    const st = ha.state as string;
+    return {
+      mode: 'pair',
+      role: cs.role,
+      epoch: cs.epoch,
+      closing: ccClosing || st === 'closing' || st === 'closed',
+      sipServing: ha.accepting && cc.phase === 'running',
+      draining,
+      pairReady: cs.pairReady,
+      pairReasons: cs.pairReasons,
+      sipInterfaceUp: cs.sipUp,
     };
   }
 

@@ -11,22 +11,30 @@
  *   POST   /v1/calls/lookup  {ids} → CallLookup[] (live, recently ended and how, or unknown; drills)
  *   POST   /v1/drill         a drill this node took over in (drill.ts) → DrillRecord; shown in status and /metrics
  *   GET    /metrics          Prometheus text format
+ *   GET    /health/live|ready|active   (and HEAD) probes for load balancers, see health.ts:
+ *                           200/503 + {status, role, epoch, reasons}; WITHOUT the token
+ *                           unless `healthProbe: false`; logged at debug level only
  *
  * Errors are JSON `{error: {code, message}}` with the status from httpStatusFor(code).
  * A wrong or missing token is answered 401 and logged with the client's address.
+ * beginShutdown() (the node is stopping): the probes keep answering (503 'closing' for
+ * ready and active), everything else is answered 503 ERR_ADMIN_CLOSED.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { TypedEmitter } from '../typed-emitter.js';
 import { AdminError, httpStatusFor } from './errors.js';
+import { evaluateHealth, HEALTH_CHECKS, isHealthCheck, type HealthInput } from './health.js';
 import { parseDrillRecord, parseLookup } from './drill.js';
-import type { AdminNode, CallFilter, DrainOptions, SwitchoverOptions } from './types.js';
+import type { AdminNode, CallFilter, DrainOptions, NodeStatusView, SwitchoverOptions } from './types.js';
 
 export interface AdminLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+  /** Per-probe lines (/health), which load balancers send every second or so. */
+  debug?(obj: object, msg: string): void;
 }
 
 const silent: AdminLogger = { info() {}, warn() {}, error() {} };
@@ -41,6 +49,8 @@ export interface AdminServerOptions {
   logger?: AdminLogger;
   /** Largest request body accepted. Default 64 KiB. */
   maxBodyBytes?: number;
+  /** Serve /health/* without the token (load balancer probes). Default true; false: they need the token too. */
+  healthProbe?: boolean;
 }
 
 export type AdminServerEvents = {
@@ -61,6 +71,7 @@ export class AdminServer extends TypedEmitter<AdminServerEvents> {
   readonly #http: http.Server;
   #listening?: Promise<void>;
   #closing?: Promise<void>;
+  #shuttingDown = false;
 
   constructor(opts: AdminServerOptions) {
     super();
@@ -108,6 +119,15 @@ export class AdminServer extends TypedEmitter<AdminServerEvents> {
     return `http://${host}:${this.port}`;
   }
 
+  /**
+   * The node is shutting down (call before closing the node, close() this server last):
+   * the /health probes keep answering, 503 'closing' for ready and active, so a load
+   * balancer sees the node go; the rest of the API answers 503 ERR_ADMIN_CLOSED.
+   */
+  beginShutdown(): void {
+    this.#shuttingDown = true;
+  }
+
   /** Stops listening and ends idle connections; waits for requests under way. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
@@ -143,7 +163,10 @@ export class AdminServer extends TypedEmitter<AdminServerEvents> {
     }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    if (this.#closing) {
+    const health = path === '/health' || path.startsWith('/health/');
+    if (health && this.#o.healthProbe !== false) return this.#health(req, res, method, path, remote);
+    if (this.#closing || (this.#shuttingDown && !health)) {
+      req.resume();
       this.#send(res, method, path, 503, { error: { code: 'ERR_ADMIN_CLOSED', message: 'admin server is closing' } });
       return;
     }
@@ -155,6 +178,7 @@ export class AdminServer extends TypedEmitter<AdminServerEvents> {
       this.#send(res, method, path, 401, { error: { code: 'ERR_ADMIN_UNAUTHORIZED', message: 'wrong or missing admin token' } });
       return;
     }
+    if (health) return this.#health(req, res, method, path, remote);
     try {
       const node = this.#o.node;
       const route = `${method} ${path}`;
@@ -215,6 +239,41 @@ export class AdminServer extends TypedEmitter<AdminServerEvents> {
     }
   }
 
+  /** A /health probe: from in-memory state only, never waits; debug log only. */
+  #health(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, remote: string): void {
+    req.resume();
+    const check = path.slice('/health/'.length);
+    let status: number;
+    let body: unknown;
+    if (path === '/health' || !isHealthCheck(check)) {
+      status = 404;
+      body = { error: { code: 'ERR_ADMIN_NOT_FOUND', message: `no such health check: ${path} (try ${HEALTH_CHECKS.map((c) => `/health/${c}`).join(', ')})` } };
+    } else if (method !== 'GET' && method !== 'HEAD') {
+      status = 405;
+      res.setHeader('Allow', 'GET, HEAD');
+      body = { error: { code: 'ERR_ADMIN_METHOD', message: `${method} is not allowed on ${path}` } };
+    } else {
+      let input: HealthInput;
+      try {
+        const node = this.#o.node;
+        input = node.health ? node.health() : healthFromStatus(node.status());
+        if (this.#closing || this.#shuttingDown) input = { ...input, closing: true };
+        const view = evaluateHealth(check, input);
+        status = view.status === 'ok' ? 200 : 503;
+        body = view;
+      } catch (err) {
+        // A bug, not a state: say so, but never let a probe take the process down.
+        this.#log.warn({ remote, path, err: String(err) }, 'health probe failed');
+        status = 503;
+        body = { status: 'fail', role: 'unknown', epoch: 0, reasons: [`health check failed: ${(err as Error)?.message ?? String(err)}`] };
+      }
+    }
+    this.#log.debug?.({ remote, method, path, status }, 'health probe');
+    const text = JSON.stringify(body);
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    this.#send(res, method, path, status, body, text);
+  }
+
   #body(req: http.IncomingMessage): Promise<Record<string, unknown>> {
     const max = this.#o.maxBodyBytes ?? MAX_BODY;
     return new Promise((resolve, reject) => {
@@ -244,14 +303,29 @@ export class AdminServer extends TypedEmitter<AdminServerEvents> {
     });
   }
 
-  #send(res: http.ServerResponse, method: string, path: string, status: number, body: unknown): void {
-    const text = JSON.stringify(body);
+  #send(res: http.ServerResponse, method: string, path: string, status: number, body: unknown, text = JSON.stringify(body)): void {
     res.statusCode = status;
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');
     res.end(text);
     this.emit('request', method, path, status);
   }
+}
+
+/** For an AdminNode without health(): the same judgement from its status view. */
+export function healthFromStatus(s: NodeStatusView): HealthInput {
+  const closing = s.state === 'closing' || s.state === 'closed' || s.state === 'draining';
+  const draining = s.drain.state === 'draining' || s.drain.state === 'done' || s.drain.state === 'timedOut';
+  return {
+    mode: s.mode,
+    role: s.role,
+    epoch: s.epoch,
+    closing,
+    // accepting is false during an operator drain too; a drained node still serves SIP.
+    sipServing: s.state === 'running' && (s.accepting || draining) && (s.mode === 'standalone' || s.vip?.heldHere !== false),
+    draining,
+    ...(s.mode === 'pair' ? { pairReady: s.pairReady ?? false, pairReasons: s.pairReasons } : {}),
+  };
 }
 
 function bad(message: string): AdminError {

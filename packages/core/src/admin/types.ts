@@ -4,6 +4,7 @@
  * implement it by hand.
  */
 import type { Registry } from 'prom-client';
+import type { HealthInput } from './health.js';
 
 export interface AdminPathStatus {
   name: string;
@@ -166,4 +167,6 @@ export interface AdminNode {
   lookupCalls?(ids: string[]): CallLookup[];
   recordDrill?(record: Omit<DrillRecord, 'recordedAt'>): DrillRecord;
   readonly metrics: Registry;
+  /** What the /health probes judge, from in-memory state only (must not wait). Without it the server derives it from status(). */
+  health?(): HealthInput;
 }
