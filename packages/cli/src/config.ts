@@ -3,7 +3,7 @@ import net from 'node:net';
 import convict from 'convict';
 import { validateRouting, type RouteRule } from '@dualsip/core';
 import { CliError } from './errors.js';
-import { checkHaConfig, haSchema, HB_PATHS_FORMAT, type HaConfig } from './pair-config.js';
+import { checkHaConfig, haSchema, HB_PATHS_FORMAT, WITNESS_FORMAT, type HaConfig } from './pair-config.js';
 
 export type Transport = 'udp' | 'tcp';
 const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
@@ -69,6 +69,7 @@ convict.addFormat({
   },
 });
 convict.addFormat(HB_PATHS_FORMAT);
+convict.addFormat(WITNESS_FORMAT);
 // app.tokens: {name: token} in a file; NAME=TOKEN,... in DUALSIP_APP_TOKENS and --app-token.
 convict.addFormat({
   name: 'app-tokens',

@@ -32,6 +32,10 @@ export interface HaConfig {
     epochFile: string;
     /** As configured: 'name=local:port,peer:port' strings (or objects from a file); see resolveHaPaths. */
     paths: unknown[];
+    /** Witness addresses on the SIP network (split-brain check); empty: off. */
+    witness: string[];
+    witnessIntervalMs: number;
+    witnessTimeoutMs: number;
   };
   sync: {
     redis: { host: string; port: number; password: string; start: boolean; dir: string };
@@ -98,6 +102,14 @@ export function haSchema() {
         default: [] as unknown[],
         env: 'DUALSIP_HA_PATHS',
       },
+      witness: {
+        doc: 'Witness addresses on the SIP network (default gateway, SBC), probed with ICMP echo: a node that hears its peer on no path takes over only if one answers, and an active that reaches none steps down. Empty: off. Env: comma-separated.',
+        format: 'witness-list',
+        default: [] as string[],
+        env: 'DUALSIP_HA_WITNESS',
+      },
+      witnessIntervalMs: { doc: 'Witness probe round every this many ms.', format: 'nat', default: 1000, env: 'DUALSIP_HA_WITNESS_INTERVAL_MS' },
+      witnessTimeoutMs: { doc: 'A witness that has not answered within this many ms is unreachable (bounds the decision).', format: 'nat', default: 500, env: 'DUALSIP_HA_WITNESS_TIMEOUT_MS' },
     },
     sync: {
       redis: {
@@ -137,6 +149,17 @@ export const HB_PATHS_FORMAT = {
   },
 };
 
+/** convict format for ha.witness: a list of IP addresses; from env comma-separated. */
+export const WITNESS_FORMAT = {
+  name: 'witness-list',
+  coerce: (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean),
+  validate(v: unknown) {
+    if (!Array.isArray(v)) throw new Error('must be a list of IP addresses');
+    for (const a of v) if (typeof a !== 'string' || net.isIP(a) === 0) throw new Error(`must be a list of IP addresses (got ${JSON.stringify(a)})`);
+    if (new Set(v).size !== v.length) throw new Error('must not repeat an address');
+  },
+};
+
 /** The parsed heartbeat paths (validated by the format already). */
 export function resolveHaPaths(c: HaConfig): HaPathSpec[] {
   return c.ha.paths.map((s) => parseHbSpec(s)).filter((p): p is HaPathSpec => typeof p !== 'string');
@@ -152,6 +175,10 @@ export function checkHaConfig(c: HaConfig & { sip: { address: string } }): void 
   if (!c.ha.secret) problems.push('ha.secret: required when ha.enabled is true (the same on both nodes)');
   if (c.ha.intervalMs < 10) problems.push(`ha.intervalMs: must be at least 10 (got ${c.ha.intervalMs})`);
   if (c.ha.missCount < 1) problems.push(`ha.missCount: must be at least 1 (got ${c.ha.missCount})`);
+  if (c.ha.witness.length > 0) {
+    if (c.ha.witnessTimeoutMs < 10) problems.push(`ha.witnessTimeoutMs: must be at least 10 (got ${c.ha.witnessTimeoutMs})`);
+    if (c.ha.witnessIntervalMs < c.ha.witnessTimeoutMs) problems.push(`ha.witnessIntervalMs: must be at least ha.witnessTimeoutMs (${c.ha.witnessTimeoutMs}) (got ${c.ha.witnessIntervalMs})`);
+  }
   if (c.ha.paths.length === 0) problems.push('ha.paths: at least one heartbeat path is required (--hb sync=LOCAL:PORT,PEER:PORT)');
   if (!c.sync.peer.host) problems.push('sync.peer.host: required when ha.enabled is true');
   if (c.vip.mode === 'floating') {
@@ -182,6 +209,9 @@ export const HA_USAGE = `HA (issue 5; all off unless --ha):
   --startup-wait MS        wait for the peer at start  (ha.startupWaitMs)
   --hb-main-stall MS       heartbeat thread stops when the main loop is stuck this long; 0 = no thread (ha.mainStallLimitMs)
   --epoch-file FILE        epoch kept across restarts  (ha.epochFile)
+  --witness IP             witness on the SIP network, repeatable: no takeover/step down when none answers (ha.witness, DUALSIP_HA_WITNESS=a,b)
+  --witness-interval MS    witness probe round period  (ha.witnessIntervalMs)
+  --witness-timeout MS     witness answer deadline     (ha.witnessTimeoutMs)
   --redis-host IP          local Redis (sync address)  (sync.redis.host)
   --redis-port N           local Redis port            (sync.redis.port)
   --redis-password S       Redis password              (sync.redis.password)
@@ -205,6 +235,9 @@ export const HA_FLAGS = {
   'startup-wait': { type: 'string' },
   'hb-main-stall': { type: 'string' },
   'epoch-file': { type: 'string' },
+  witness: { type: 'string', multiple: true },
+  'witness-interval': { type: 'string' },
+  'witness-timeout': { type: 'string' },
   'redis-host': { type: 'string' },
   'redis-port': { type: 'string' },
   'redis-password': { type: 'string' },
@@ -231,6 +264,9 @@ export function haFlagsToOverrides(f: HaFlagValues): Record<string, unknown> {
     'ha.startupWaitMs': f['startup-wait'],
     'ha.mainStallLimitMs': f['hb-main-stall'],
     'ha.epochFile': f['epoch-file'],
+    'ha.witness': f.witness,
+    'ha.witnessIntervalMs': f['witness-interval'],
+    'ha.witnessTimeoutMs': f['witness-timeout'],
     'sync.redis.host': f['redis-host'],
     'sync.redis.port': f['redis-port'],
     'sync.redis.password': f['redis-password'],

@@ -43,8 +43,24 @@ describe('HA config keys (node.id, ha.*, sync.*, vip.*)', () => {
     expect(parseHbSpec('sync=1.2.3.4:1,nothost:2')).toMatch(/expected NAME=/);
   });
 
+  it('ha.witness: off by default; --witness (repeatable) and DUALSIP_HA_WITNESS (comma-separated) with interval and timeout', () => {
+    expect(loadNodeConfig({ env: {} }).ha).toMatchObject({ witness: [], witnessIntervalMs: 1000, witnessTimeoutMs: 500 });
+    const f = loadNodeConfig({ env: {}, overrides: flagsToOverrides({ witness: ['198.18.1.254', 'fd00::1'], 'witness-interval': '800', 'witness-timeout': '300' }) });
+    expect(f.ha).toMatchObject({ witness: ['198.18.1.254', 'fd00::1'], witnessIntervalMs: 800, witnessTimeoutMs: 300 });
+    const e = loadNodeConfig({ env: { DUALSIP_HA_WITNESS: '198.18.1.254, 198.18.1.253' } });
+    expect(e.ha.witness).toEqual(['198.18.1.254', '198.18.1.253']);
+  });
+
+  it('rejects a witness that is not an IP address naming ha.witness', () => {
+    expect(() => loadNodeConfig({ env: { DUALSIP_HA_WITNESS: '198.18.1.254,gateway' } })).toThrow(/ha\.witness/);
+    expect(() => loadNodeConfig({ env: { DUALSIP_HA_WITNESS: '198.18.1.254,198.18.1.254' } })).toThrow(/ha\.witness/);
+  });
+
   it.each([
     [['--ha'], 'node.id'],
+    [[...GOOD, '--witness', 'gw.example'], 'ha.witness'],
+    [[...GOOD, '--witness', '198.18.1.254', '--witness-timeout', '2000', '--witness-interval', '1000'], 'ha.witnessIntervalMs'],
+    [[...GOOD, '--witness', '198.18.1.254', '--witness-timeout', '5'], 'ha.witnessTimeoutMs'],
     [GOOD.filter((x) => x !== '--ha-secret' && x !== 's'), 'ha.secret'],
     [[...GOOD, '--vip-mode', 'floating', '--vip-interface', 'sip'], 'vip.address'],
     [[...GOOD, '--vip-mode', 'floating', '--vip-address', '198.18.1.100/24'], 'vip.interface'],

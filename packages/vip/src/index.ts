@@ -11,6 +11,7 @@
  *   'claimed' | 'released' | 'announced' | 'conflict' | 'error'. claim/release are idempotent and
  *   serialized; a release of what this node does not hold resolves { changed: false, reason: 'not-held' }.
  * - probeConflict({ address, interface, timeoutMs?, probes?, method? }): Promise<ProbeResult>
+ * - createIcmpEcho({ interface?, attempts? }): IcmpEcho — ICMP/ICMPv6 echo for the HA witness check
  * - packet builders: buildGratuitousArp, buildArpProbe, buildUnsolicitedNa, buildNaMessage,
  *   buildDadSolicitation, and parsers parseArp, parseNeighborMessage.
  * - VipError with stable `code` (VipErrorCode).
@@ -24,6 +25,7 @@ export { createPortOwnership, type PortOwnershipOptions } from './port-ownership
 export type { AnnouncedEvent, ClaimResult, ReleaseResult, VipController, VipEvents } from './controller.js';
 export type { AnnounceMethod } from './announce.js';
 export { probeConflict, type ProbeOptions, type ProbeResult } from './probe.js';
+export { createIcmpEcho, type IcmpEcho, type IcmpEchoOptions, type PingResult } from './icmp-echo.js';
 export {
   buildArpProbe,
   buildDadSolicitation,

@@ -9,4 +9,4 @@ export type { HaStatus, HaAlarm } from '../ha/controller.js';
 export type { PathNetwork } from '../ha/heartbeat.js';
 // The pieces an HaNode is built from, so the CLI depends on core alone (cli → core → sync, vip).
 export { SyncNode, RedisServer, type SyncNodeOptions, type SyncNodeStatus } from '@dualsip/sync';
-export { createFloatingIp, createPortOwnership, type VipController } from '@dualsip/vip';
+export { createFloatingIp, createIcmpEcho, createPortOwnership, type IcmpEcho, type VipController } from '@dualsip/vip';
