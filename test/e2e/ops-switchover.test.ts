@@ -53,6 +53,24 @@ async function cliOne(args: string[], node: NodeName) {
   return topo.host('caller').exec([process.execPath, '--import', 'tsx', CLI_MAIN, ...args, '--node', `${node.toUpperCase()}=${adminUrl(node)}`, '--token', TOKEN], { allowFail: true, timeoutMs: 60_000 });
 }
 
+/** GET /health/<check> from the caller's namespace, as a load balancer would: no token. */
+async function probe(node: NodeName, check: 'live' | 'ready' | 'active') {
+  const r = await topo.host('caller').exec(['curl', '-sS', '--max-time', '3', '-w', '\n%{http_code}', `${adminUrl(node)}/health/${check}`], { allowFail: true });
+  const i = r.stdout.lastIndexOf('\n');
+  const body = r.stdout.slice(0, i);
+  return { code: Number(r.stdout.slice(i + 1)), body: (body ? JSON.parse(body) : undefined) as { status: string; role: string; epoch: number; reasons: string[] } | undefined, err: r.stderr };
+}
+
+/** Polls a probe until it answers `code` (the role change and the SIP bind are not one instant). */
+async function waitProbe(node: NodeName, check: 'ready' | 'active', code: number, timeoutMs = 5000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await probe(node, check);
+    if (r.code === code || Date.now() > until) return r;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 async function waitHealthy(timeoutMs = 20_000): Promise<void> {
   const t0 = Date.now();
   for (;;) {
@@ -97,6 +115,13 @@ describe('operator commands on a pair in namespaces', () => {
     expect(bad.code).toBe(5);
     expect(bad.stderr).toMatch(/node A \(http:\/\/198\.18\.1\.1:7080\): wrong admin token \(401\)/);
     await nodes.a!.process.waitForLog((r) => r['msg'] === 'admin API: wrong or missing token, refused 401', { timeoutMs: 5000 });
+    // Load balancer probes, without the token: A takes the calls, B is ready to take over.
+    const aActive = await probe('a', 'active');
+    expect(aActive, aActive.err).toMatchObject({ code: 200, body: { status: 'ok', role: 'active', reasons: [] } });
+    expect(await probe('b', 'active')).toMatchObject({ code: 503, body: { status: 'fail', role: 'passive', reasons: ['role passive'] } });
+    expect(await probe('a', 'ready')).toMatchObject({ code: 200 });
+    expect(await probe('b', 'ready')).toMatchObject({ code: 200, body: { role: 'passive' } });
+    expect(await probe('b', 'live')).toMatchObject({ code: 200 });
   }, 60_000);
 
   it('switchover is refused while the passive is not ready (its sync link cut), and says why', async () => {
@@ -134,6 +159,9 @@ describe('operator commands on a pair in namespaces', () => {
     console.log(`[ops-switchover] ${JSON.stringify(figures)}`);
     expect(out).toMatchObject({ from: 'A', to: 'B', roles: { A: 'passive', B: 'active' } });
     expect(lastRole(nodes.b!)?.role).toBe('active');
+    // The probes swapped with the roles.
+    expect(await waitProbe('b', 'active', 200)).toMatchObject({ code: 200, body: { status: 'ok', role: 'active', epoch: out.epoch } });
+    expect(await probe('a', 'active')).toMatchObject({ code: 503, body: { role: 'passive', reasons: ['role passive'] } });
     expect(res.created, explain(res)).toBe(calls);
     expect(res.failed, explain(res)).toBe(0);
     expect(res.successful, explain(res)).toBe(calls);
@@ -169,8 +197,12 @@ describe('operator commands on a pair in namespaces', () => {
     expect(st.nodes[1].status.calls.total).toBe(0);
     expect(st.nodes[1].status.drain.state).toBe('done');
     expect(st.nodes[1].status.drain.refused).toBe(5);
+    // A drained node takes no new calls: out of a load balancer's pool, but still healthy.
+    expect(await probe('b', 'active')).toMatchObject({ code: 503, body: { role: 'active', reasons: ['draining'] } });
+    expect(await probe('b', 'ready')).toMatchObject({ code: 200 });
     const c = await cliOne(['drain', '--cancel'], 'b');
     expect(c.code, c.stderr).toBe(0);
+    expect(await probe('b', 'active')).toMatchObject({ code: 200 });
     const ok = await Sipp.run({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5075, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller after cancel' });
     expect(ok.successful, explain(ok)).toBe(5);
   }, 90_000);
