@@ -10,6 +10,7 @@ import { STATUS_FLAGS, statusCommand } from './commands/status.js';
 import { SWITCHOVER_FLAGS, switchoverCommand } from './commands/switchover.js';
 import { DRAIN_FLAGS, drainCommand } from './commands/drain.js';
 import { CALLS_FLAGS, callsCommand } from './commands/calls.js';
+import { DRILL_FLAGS, drillCommand } from './commands/drill.js';
 
 export const USAGE = `usage: dualsip <command> [options]
 commands:
@@ -19,6 +20,7 @@ commands:
   switchover  graceful handover from the active node to the passive one
   drain       stop new calls on a node, wait for its calls to end (--cancel)
   calls       list calls in progress
+  drill       failover drill: switch over (and back), check no call was lost, record the result
 run \`dualsip <command> --help\` for the options of a command`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -81,6 +83,15 @@ COMMANDS.calls = async (argv) => {
     throw usageError('calls', err);
   }
   return callsCommand(p.values, p.positionals);
+};
+COMMANDS.drill = async (argv) => {
+  let p;
+  try {
+    p = parseArgs({ args: argv, options: DRILL_FLAGS, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw usageError('drill', err);
+  }
+  return drillCommand(p.values);
 };
 
 /** Runs the CLI; returns the exit code. Never throws. */

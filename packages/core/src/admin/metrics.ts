@@ -38,7 +38,6 @@ export class NodeMetrics {
   readonly #drills: Counter<'kind' | 'result'>;
   readonly #drillGauges: Record<'takeover' | 'serving' | 'kept' | 'ended' | 'lost' | 'ok' | 'time', Gauge<'kind'>>;
 
-
   constructor(opts: NodeMetricsOptions) {
     this.#now = opts.now ?? Date.now;
     this.#windowMs = opts.rateWindowMs ?? 10_000;
