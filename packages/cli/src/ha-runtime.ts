@@ -9,6 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import {
   createFloatingIp,
+  createIcmpEcho,
   createPortOwnership,
   FileEpochStore,
   HaNode,
@@ -149,6 +150,18 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
   if (!config.ha.epochFile) log.warn({}, 'ha.epochFile not set: the epoch is kept in memory only and starts at 0 after a restart');
   const epochStore = config.ha.epochFile ? new FileEpochStore({ path: config.ha.epochFile }) : new MemoryEpochStore();
   const sipIf = floating ? config.vip.interface : undefined;
+  // Witness check (split brain): ICMP echo from the SIP interface (floating mode) to each witness.
+  const echo = config.ha.witness.length > 0 ? createIcmpEcho({ ...(sipIf ? { interface: sipIf } : {}) }) : undefined;
+  if (echo) {
+    try {
+      for (const fam of new Set(config.ha.witness.map((a) => (a.includes(':') ? 6 : 4) as 4 | 6))) echo.open(fam);
+    } catch (err) {
+      await node.close();
+      await sync.close().catch(() => undefined);
+      await redis?.stop();
+      throw new CliError({ code: 'ERR_HA', message: `ha.witness: cannot probe the witnesses: ${(err as Error).message}`, cause: err });
+    }
+  }
   ha = new HaNode({
     nodeId: config.node.id,
     peerId: config.ha.peerId,
@@ -163,6 +176,16 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
     missCount: config.ha.missCount,
     startupWaitMs: config.ha.startupWaitMs,
     ...(sipIf ? { sipInterfaceUp: () => carrierUp(sipIf) } : {}),
+    ...(echo
+      ? {
+          witness: {
+            addresses: config.ha.witness,
+            probe: (address: string, timeoutMs: number) => echo.ping(address, timeoutMs),
+            intervalMs: config.ha.witnessIntervalMs,
+            timeoutMs: config.ha.witnessTimeoutMs,
+          },
+        }
+      : {}),
     logger: log,
     version: version(),
     vipName: floating ? config.vip.address : portName,
@@ -173,17 +196,19 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
   h.on('role', (role, epoch, reason) => log.info({ role, epoch, reason }, 'role'));
   h.on('takeoverFinished', (ms, info) => log.info({ ms, ...info }, 'takeover finished'));
   h.on('steppedDown', (ms, info) => log.info({ ms, ...info }, 'stepped down'));
+  h.controller.on('isolated', (reason, stepDown) => log.warn({ reason, stepDown, epoch: h.controller.epoch }, 'isolated'));
   sync.on('ready', () => log.info({ syncRole: sync.role, records: sync.records().length }, 'sync ready'));
   sync.on('notReady', (reasons) => log.warn({ syncRole: sync.role, reasons }, 'sync not ready'));
   try {
     await h.start({ callControl: node.calls });
   } catch (err) {
+    echo?.close();
     await node.close();
     await sync.close().catch(() => undefined);
     await redis?.stop();
     throw new CliError({ code: 'ERR_HA', message: `HA failed to start: ${(err as Error).message}`, cause: err });
   }
-  log.info({ nodeId: config.node.id, peer: config.ha.peerId, vip: floating ? config.vip.address : portName, paths: paths.map((p) => p.name), redisPid: redis?.pid }, 'ha ready');
+  log.info({ nodeId: config.node.id, peer: config.ha.peerId, vip: floating ? config.vip.address : portName, paths: paths.map((p) => p.name), witness: config.ha.witness, redisPid: redis?.pid }, 'ha ready');
 
   // Heartbeats run on this thread: a stalled event loop looks like a dead node to the peer.
   // Log stalls long enough to matter (over one heartbeat interval).
@@ -213,6 +238,7 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
         lag.disable();
         if (profiler) await profiler.stop(`${process.env['DSIP_CPU_PROFILE_DIR']}/${config.node.id}-${process.pid}.cpuprofile`).catch((err: unknown) => log.warn({ err: String(err) }, 'cpu profile not written'));
         await h.close();
+        echo?.close();
         await node.close();
         await redis?.stop();
       })()),

@@ -100,8 +100,23 @@ describe('dualsip status', () => {
     expect(code).toBe(0);
     const t = c.text();
     expect(t).toMatch(/^pair: healthy$/m);
-    expect(t).toMatch(/^A\s+active\s+4\s+held\s+12\/2\s+primary ready\s+sip:up sync:up\s+65s\s+0\.1\.0$/m);
+    expect(t).toMatch(/^A\s+active\s+4\s+held\s+12\/2\s+primary ready\s+sip:up sync:up\s+-\s+65s\s+0\.1\.0$/m);
     expect(t).toMatch(/^B\s+passive\s+4\s+-> A\s+0\/0\s+replica lag 0\/1ms ready/m);
+  });
+
+  it('witness column: reachability per witness; an isolated passive makes the pair degraded and says why', async () => {
+    const w = (reachable: boolean, isolated: boolean) => ({ reachable, isolated, lastCheckMs: 100, targets: [{ address: '198.18.1.254', reachable, lastOkMs: reachable ? 100 : null, rttMs: reachable ? 0.3 : null, lastError: reachable ? null : 'no answer' }] });
+    const down = [{ name: 'sip', network: 'sip' as const, up: false, lastSeenMs: 4000 }, { name: 'sync', network: 'sync' as const, up: false, lastSeenMs: 4000 }];
+    const a = await serve(new Fake(view('A', 'active', { witness: w(true, false), paths: down })));
+    const b = await serve(new Fake(view('B', 'passive', { witness: w(false, true), paths: down, alarms: [{ code: 'HA_ISOLATED', text: 'isolated: ...' }] })));
+    const c = capture();
+    const code = await statusCommand({ node: [`A=${a}`, `B=${b}`], token: TOKEN }, {}, c.out);
+    expect(code).toBe(3);
+    const t = c.text();
+    expect(t).toMatch(/^\S*\s*NODE\s+ROLE.*HEARTBEAT PATHS\s+WITNESS\s+UPTIME/m);
+    expect(t).toMatch(/^A\s+active\s+4\s+held.*sip:DOWN sync:DOWN\s+198\.18\.1\.254:ok\s+65s/m);
+    expect(t).toMatch(/^B\s+passive.*sip:DOWN sync:DOWN\s+ISOLATED 198\.18\.1\.254:NO ANSWER\s+65s/m);
+    expect(t).toMatch(/node B: isolated \(peer lost on every path and no witness answers\)/);
   });
 
   it('JSON for scripts; passive not ready and a path down = degraded, exit 3', async () => {

@@ -31,6 +31,8 @@ export function assess(results: NodeResult[]): { health: Health; problems: strin
     const s = r.status!;
     const n = `node ${r.node.name}`;
     for (const p of s.paths) if (!p.up) problems.push(`${n}: heartbeat path ${p.name} (${p.network}) down`);
+    if (s.witness?.isolated) problems.push(`${n}: isolated (peer lost on every path and no witness answers)`);
+    else if (s.witness && s.witness.reachable === false) problems.push(`${n}: no witness answers (${s.witness.targets.map((t) => t.address).join(', ')})`);
     if (s.mode === 'pair' && s.sync && !s.sync.ready) problems.push(`${n}: sync not ready (${s.sync.reasons.join(', ') || 'no reason given'})`);
     if (s.mode === 'pair' && s.pairReady === false) problems.push(`${n}: switchover not safe (${s.pairReasons.join('; ')})`);
     if (s.drain.state !== 'idle' && s.drain.state !== 'cancelled') problems.push(`${n}: drain ${s.drain.state}, refusing new calls`);
@@ -48,18 +50,25 @@ function syncText(s: NodeStatusView): string {
   return `${s.sync.role}${lag} ${s.sync.ready ? 'ready' : 'NOT READY'}`;
 }
 
+function witnessText(s: NodeStatusView): string {
+  const w = s.witness;
+  if (!w) return '-';
+  const t = w.targets.map((x) => `${x.address}:${x.reachable === null ? '?' : x.reachable ? 'ok' : 'NO ANSWER'}`).join(' ');
+  return w.isolated ? `ISOLATED ${t}` : t;
+}
+
 export function renderStatus(results: NodeResult[], health: Health, problems: string[]): string {
-  const rows = [['NODE', 'ROLE', 'EPOCH', 'VIP', 'CALLS conn/ring', 'SYNC', 'HEARTBEAT PATHS', 'UPTIME', 'VERSION']];
+  const rows = [['NODE', 'ROLE', 'EPOCH', 'VIP', 'CALLS conn/ring', 'SYNC', 'HEARTBEAT PATHS', 'WITNESS', 'UPTIME', 'VERSION']];
   for (const r of results) {
     const s = r.status;
     if (!s) {
-      rows.push([r.node.name, 'UNREACHABLE', '-', '-', '-', '-', '-', '-', '-']);
+      rows.push([r.node.name, 'UNREACHABLE', '-', '-', '-', '-', '-', '-', '-', '-']);
       continue;
     }
     const vip = s.vip ? (s.vip.heldHere ? 'held' : s.vip.holder ? `-> ${s.vip.holder}` : 'nobody') : '-';
     const paths = s.paths.length ? s.paths.map((p) => `${p.name}:${p.up ? 'up' : 'DOWN'}`).join(' ') : '-';
     const role = s.role + (s.drain.state === 'draining' || s.drain.state === 'done' || s.drain.state === 'timedOut' ? ' (drain)' : '') + (s.switchover.running ? ' (switching)' : '');
-    rows.push([r.node.name, role, String(s.epoch), vip, `${s.calls.connected}/${s.calls.ringing}`, syncText(s), paths, fmtMs(s.uptimeMs), s.version]);
+    rows.push([r.node.name, role, String(s.epoch), vip, `${s.calls.connected}/${s.calls.ringing}`, syncText(s), paths, witnessText(s), fmtMs(s.uptimeMs), s.version]);
   }
   const lines = [`pair: ${health}`, table(rows)];
   if (problems.length) lines.push('problems:', ...problems.map((p) => `  - ${p}`));

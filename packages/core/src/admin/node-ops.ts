@@ -189,6 +189,9 @@ export class NodeOps implements AdminNode {
         ? { id: hs.ha.peer.id, alive: hs.ha.peer.alive, role: hs.ha.peer.role, epoch: hs.ha.peer.epoch, ready: hs.ha.peer.ready, lastSeenMs: hs.ha.peer.lastSeenMs }
         : null,
       paths: hs ? hs.ha.paths.map((p) => ({ name: p.name, network: p.network, up: p.up, lastSeenMs: p.lastSeenMs })) : [],
+      witness: hs?.ha.witness
+        ? { reachable: hs.ha.witness.reachable, isolated: hs.ha.witness.isolated, lastCheckMs: hs.ha.witness.lastCheckMs, targets: hs.ha.witness.targets.map((t) => ({ ...t })) }
+        : null,
       pairReady: hs ? hs.ha.pairReady : null,
       pairReasons: hs ? hs.ha.pairReasons : [],
       switchover: { running: this.#switching || (hs?.ha.switchoverInProgress ?? false), last: this.#lastSwitch, lastError: this.#lastSwitchError },

@@ -75,6 +75,13 @@ export interface NodeStatusView {
   sync: { role: string; ready: boolean; reasons: string[]; lagEntries: number | null; lagMs: number | null } | null;
   peer: { id: string; alive: boolean; role: string | null; epoch: number | null; ready: boolean | null; lastSeenMs: number | null } | null;
   paths: AdminPathStatus[];
+  /** Witness reachability (split-brain check); null/absent when no witness is configured or standalone. */
+  witness?: {
+    reachable: boolean | null;
+    isolated: boolean;
+    lastCheckMs: number | null;
+    targets: { address: string; reachable: boolean | null; lastOkMs: number | null; rttMs: number | null; lastError: string | null }[];
+  } | null;
   pairReady: boolean | null;
   pairReasons: string[];
   switchover: { running: boolean; last: SwitchoverReport | null; lastError: { code: string; message: string } | null };

@@ -22,6 +22,7 @@ import { silentLogger, type HaLogger } from '../ha/emitter.js';
 import type { EpochStore } from '../ha/epoch-store.js';
 import type { HaAlarmCode } from '../ha/errors.js';
 import type { HeartbeatSecret, HeartbeatTransport } from '../ha/heartbeat.js';
+import type { WitnessOptions } from '../ha/witness.js';
 import { Role } from '../ha/role-machine.js';
 import type { CallRecord } from '../records/call-record.js';
 import type { RecordSink } from '../records/call-record-store.js';
@@ -81,6 +82,8 @@ export interface HaNodeOptions {
   retryMs?: number;
   /** Own SIP interface up (link and address); default: up. */
   sipInterfaceUp?: () => boolean;
+  /** Witness reachability check against split brain (see HaController); absent: off. */
+  witness?: WitnessOptions;
   clock?: Clock;
   logger?: HaLogger;
   /** Shown in status(). */
@@ -197,6 +200,7 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
       startupWaitMs: opts.startupWaitMs,
       retryMs: opts.retryMs,
       sipInterfaceUp: opts.sipInterfaceUp,
+      ...(opts.witness ? { witness: opts.witness } : {}),
       clock: this.#clock,
       logger: this.#log,
     });
