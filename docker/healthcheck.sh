@@ -3,10 +3,11 @@
 # Exit 0 healthy, 1 unhealthy (Docker's convention), with one line saying why
 # (`docker inspect --format '{{json .State.Health}}' <container>` shows it).
 #
-# With DUALSIP_ADMIN_PORT set it asks the node itself: GET /v1/status on the admin API
-# (bearer DUALSIP_ADMIN_TOKEN). Healthy: the node answers and is running in any role
-# (active, passive, fenced or draining are all a live node; alarms are reported, not
-# judged: a passive that cannot see its peer is still the node you want running).
+# With DUALSIP_ADMIN_PORT set it asks the node itself: GET /health/ready on the admin API
+# (the load balancer probe; the bearer DUALSIP_ADMIN_TOKEN is sent too, so it also works
+# with admin.healthProbe=false). Healthy: the node is fit for its role: active with SIP
+# bound, or passive and able to take over (sync ready, peer reachable, paths up). A node
+# starting, fenced, in a switchover or shutting down answers 503, with its reasons.
 # Without DUALSIP_ADMIN_PORT (admin API not configured) it falls back to: the node
 # process runs and the redis-server the node starts on its sync address answers PING.
 set -uo pipefail
@@ -15,20 +16,20 @@ if [ -n "${DUALSIP_ADMIN_PORT:-}" ]; then
   exec node --input-type=module -e '
     const { DUALSIP_ADMIN_ADDRESS: a = "127.0.0.1", DUALSIP_ADMIN_PORT: port, DUALSIP_ADMIN_TOKEN: token = "" } = process.env;
     const host = a === "0.0.0.0" || a === "" ? "127.0.0.1" : a === "::" ? "::1" : a;
-    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/v1/status`;
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/health/ready`;
+    const node = process.env.DUALSIP_NODE_ID ? `node ${process.env.DUALSIP_NODE_ID} ` : "";
     const fail = (why) => { console.error(`unhealthy: ${why}`); process.exit(1); };
     let res;
     try {
-      res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) });
+      res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(3000) });
     } catch (err) {
       fail(`admin API ${url}: ${err?.cause?.code ?? err?.message ?? err}`);
     }
-    if (res.status !== 200) fail(`admin API ${url}: HTTP ${res.status}`);
-    let s;
-    try { s = await res.json(); } catch { fail(`admin API ${url}: not JSON`); }
-    if (s.role === "closed" || s.state === "closed") fail(`node ${s.nodeId} is closed`);
-    const alarms = (s.alarms ?? []).map((x) => x.code).join(",");
-    console.log(`healthy: node ${s.nodeId} ${s.role} epoch ${s.epoch}` + (s.peer ? ` peer ${s.peer.alive ? "alive" : "silent"}` : "") + (alarms ? ` alarms ${alarms}` : ""));
+    if (res.status !== 200 && res.status !== 503) fail(`admin API ${url}: HTTP ${res.status}`);
+    let h;
+    try { h = await res.json(); } catch { fail(`admin API ${url}: HTTP ${res.status}, not JSON`); }
+    if (res.status === 503) fail(`${node}${h.role} epoch ${h.epoch}: ${(h.reasons ?? []).join("; ") || "not ready"}`);
+    console.log(`healthy: ${node}${h.role} epoch ${h.epoch}`);
   '
 fi
 

@@ -493,27 +493,31 @@ function runHealthcheck(env: Record<string, string>): Promise<{ status: number |
 }
 
 describe('docker/healthcheck.sh with the admin API (DUALSIP_ADMIN_PORT set)', () => {
+  // A stand-in for the node's /health/ready probe (see packages/core/src/admin/health.ts).
   const TOKEN = 'tok-7d2e';
   let server: http.Server;
   let port: number;
-  let status: Record<string, unknown>;
-  let seenAuth: string | undefined;
+  let code: number;
+  let health: Record<string, unknown>;
+  let needsToken = false; // admin.healthProbe=false
+  let seen: { url?: string; auth?: string } = {};
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
-      seenAuth = req.headers.authorization;
-      if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+      seen = { url: req.url, auth: req.headers.authorization };
+      if (needsToken && req.headers.authorization !== `Bearer ${TOKEN}`) {
         res.statusCode = 401;
         res.end('{"error":{"code":"ERR_ADMIN_UNAUTHORIZED","message":"wrong or missing admin token"}}');
         return;
       }
-      if (req.method !== 'GET' || req.url !== '/v1/status') {
+      if (req.method !== 'GET' || req.url !== '/health/ready') {
         res.statusCode = 404;
         res.end('{}');
         return;
       }
+      res.statusCode = code;
       res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify(status));
+      res.end(JSON.stringify(health));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
@@ -523,29 +527,45 @@ describe('docker/healthcheck.sh with the admin API (DUALSIP_ADMIN_PORT set)', ()
     await new Promise((r) => server?.close(r));
   });
 
-  const env = () => ({ DUALSIP_ADMIN_ADDRESS: '0.0.0.0', DUALSIP_ADMIN_PORT: String(port), DUALSIP_ADMIN_TOKEN: TOKEN });
+  const env = () => ({ DUALSIP_ADMIN_ADDRESS: '0.0.0.0', DUALSIP_ADMIN_PORT: String(port), DUALSIP_ADMIN_TOKEN: TOKEN, DUALSIP_NODE_ID: 'b' });
 
-  it('is healthy when the node answers GET /v1/status with the token; a passive with an alarm is still healthy', async () => {
-    status = { nodeId: 'b', role: 'passive', state: 'running', epoch: 4, peer: { alive: false }, alarms: [{ code: 'PEER_LOST', text: 'x' }] };
+  it('is healthy when GET /health/ready answers 200 (a passive able to take over); sends the token along', async () => {
+    needsToken = false;
+    code = 200;
+    health = { status: 'ok', role: 'passive', epoch: 4, reasons: [] };
     const r = await runHealthcheck(env());
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(seenAuth).toBe(`Bearer ${TOKEN}`);
-    expect(r.stdout).toBe('healthy: node b passive epoch 4 peer silent alarms PEER_LOST\n');
+    expect(seen).toEqual({ url: '/health/ready', auth: `Bearer ${TOKEN}` });
+    expect(r.stdout).toBe('healthy: node b passive epoch 4\n');
   });
 
-  it('is unhealthy on a wrong token (HTTP 401), naming it', async () => {
-    status = { nodeId: 'a', role: 'active', epoch: 1, alarms: [] };
-    const r = await runHealthcheck({ ...env(), DUALSIP_ADMIN_TOKEN: 'wrong' });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('HTTP 401');
-  });
-
-  it('is unhealthy when the node is closed', async () => {
-    status = { nodeId: 'a', role: 'closed', epoch: 1, alarms: [] };
+  it('is unhealthy on 503, with the node\'s reasons (a passive that cannot take over, a node shutting down)', async () => {
+    code = 503;
+    health = { status: 'fail', role: 'passive', epoch: 4, reasons: ['peer a not reachable', 'initialSync'] };
     const r = await runHealthcheck(env());
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('node a is closed');
+    expect(r.stderr).toBe('unhealthy: node b passive epoch 4: peer a not reachable; initialSync\n');
+    health = { status: 'fail', role: 'active', epoch: 5, reasons: ['closing'] };
+    const c = await runHealthcheck(env());
+    expect(c.status).toBe(1);
+    expect(c.stderr).toBe('unhealthy: node b active epoch 5: closing\n');
+  });
+
+  it('with admin.healthProbe=false the token is what gets it through; a wrong one is HTTP 401, named', async () => {
+    needsToken = true;
+    code = 200;
+    health = { status: 'ok', role: 'active', epoch: 1, reasons: [] };
+    try {
+      const ok = await runHealthcheck(env());
+      expect(ok.status).toBe(0);
+      expect(ok.stdout).toBe('healthy: node b active epoch 1\n');
+      const r = await runHealthcheck({ ...env(), DUALSIP_ADMIN_TOKEN: 'wrong' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('HTTP 401');
+    } finally {
+      needsToken = false;
+    }
   });
 
   it('is unhealthy when nothing listens on the admin port', async () => {
@@ -555,7 +575,7 @@ describe('docker/healthcheck.sh with the admin API (DUALSIP_ADMIN_PORT set)', ()
     await new Promise((r) => probe.close(r));
     const r = await runHealthcheck({ ...env(), DUALSIP_ADMIN_PORT: String(closed) });
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe(`unhealthy: admin API http://127.0.0.1:${closed}/v1/status: ECONNREFUSED\n`);
+    expect(r.stderr).toBe(`unhealthy: admin API http://127.0.0.1:${closed}/health/ready: ECONNREFUSED\n`);
   });
 });
 
