@@ -25,8 +25,8 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { TypedEmitter } from '../typed-emitter.js';
 import { AdminError, httpStatusFor } from './errors.js';
-import { evaluateHealth, HEALTH_CHECKS, isHealthCheck, type HealthInput } from './health.js';
 import { parseDrillRecord, parseLookup } from './drill.js';
+import { evaluateHealth, HEALTH_CHECKS, isHealthCheck, type HealthInput } from './health.js';
 import type { AdminNode, CallFilter, DrainOptions, NodeStatusView, SwitchoverOptions } from './types.js';
 
 export interface AdminLogger {
