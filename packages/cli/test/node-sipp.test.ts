@@ -35,7 +35,7 @@ function runSipp(args: string[], cwd: string, timeoutMs = 30_000): Promise<SippR
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
+    p.on('close', (code) => { // after stdio ended: 'exit' can come before the last stats are read
       clearTimeout(t);
       const num = (label: string) => Number(new RegExp(`${label}\\s*\\|[^|]*\\|\\s*(\\d+)`).exec(out)?.[1] ?? NaN);
       resolve({ code, successful: num('Successful call'), failed: num('Failed call'), out });

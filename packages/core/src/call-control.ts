@@ -11,6 +11,7 @@ import { Router, type RoutingConfig } from './routing/router.js';
 import type { IncomingRequestLike, ServerResponseLike, SrfLike } from './srf-surface.js';
 import { TakeoverManager, type TakeoverOptions, type TakeoverProgress } from './takeover/takeover-manager.js';
 import type { TakeoverResponseLike, TakeoverSrfLike } from './takeover/types.js';
+import type { AdoptedCall } from './takeover/adopted-call.js';
 import { askWithTimeout, callOfferFrom, type CallOffer, type RouteHook } from './app-api/route-hook.js';
 import { userOf } from './routing/sip-uri.js';
 
@@ -295,13 +296,13 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     return this.store.live();
   }
 
-  /** The live call `id` handled here (not adopted at takeover), for application commands. */
+  /** The live call `id` bridged here (not adopted at takeover), for application commands. */
   liveCall(id: string): B2BCall | undefined {
     return this.#calls.get(id);
   }
 
-  /** A call adopted at takeover, for application commands (hang-up). */
-  adoptedCall(id: string): { hangup(opts: { reason: string }): Promise<void> } | undefined {
+  /** A call adopted at takeover, for application commands (hang-up, INFO, REFER). */
+  adoptedCall(id: string): AdoptedCall | undefined {
     return this.takeover.call(id);
   }
 

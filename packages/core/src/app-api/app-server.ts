@@ -46,8 +46,8 @@ export interface AppCallSource {
   calls(): CallRecord[];
   call(id: string): CallRecord | undefined;
   liveCall(id: string): AppCallHandle | undefined;
-  /** Calls adopted at takeover can be hung up too. */
-  adoptedCall?(id: string): { hangup(opts: { reason: string }): Promise<void> } | undefined;
+  /** Calls adopted at takeover: hang-up, INFO and REFER (not re-route: no B2BCall behind them). */
+  adoptedCall?(id: string): AppCallHandle | undefined;
   routeHook: RouteHook | undefined;
 }
 
@@ -426,7 +426,7 @@ export class AppServer extends TypedEmitter<AppServerEvents> {
         this.#requireActive();
         const r = this.#o.calls.call(m.call);
         if (!r) throw this.#unknownCall(m.call);
-        const live = this.#o.calls.liveCall(m.call);
+        const live = this.#o.calls.liveCall(m.call) ?? this.#o.calls.adoptedCall?.(m.call);
         if (!live || r.state !== 'answered') throw new AppApiError({ code: 'ERR_CALL_STATE', message: `call ${m.call} is ${r.state}${live ? '' : ' and not controlled by this node'}: ${m.type} needs an answered call` });
         const headers: Record<string, string> = { ...(m.headers ?? {}) };
         let body: string | undefined;

@@ -37,6 +37,14 @@ export interface AdoptedCallOptions {
 /** How long the engine may take to hand back the resumed INVITE. */
 const RESUME_WAIT_MS = 2_000;
 
+interface SendOpts {
+  body?: string;
+  contentType?: string;
+  noAck?: boolean;
+  /** Extra headers (an application's); the dialog's own headers take precedence. */
+  headers?: Record<string, string>;
+}
+
 interface Final {
   res: ResponseLike;
   ack?: AckFn;
@@ -162,12 +170,14 @@ export class AdoptedCall {
   }
 
   /** Sends a request on a leg and resolves with its final response. Rejects only on local failure. */
-  #send(side: Side, method: string, opts: { body?: string; contentType?: string; noAck?: boolean } = {}): Promise<Final> {
+  #send(side: Side, method: string, opts: SendOpts = {}): Promise<Final> {
     const d = this.#dialogs[side];
     if (d) return this.#sendOnDialog(side, d, method, opts);
     const leg = this.#rec()[side];
     const cseq = this.#nextCseq(side);
-    const headers = inDialogHeaders(leg, method, cseq);
+    // The dialog's own headers win over an application's (it cannot move the request
+    // out of the dialog by setting Call-ID, From, To, CSeq or Route).
+    const headers = { ...opts.headers, ...inDialogHeaders(leg, method, cseq) };
     if (opts.body) headers['Content-Type'] = opts.contentType ?? 'application/sdp';
     this.#patch((r) => {
       r[side].localCseq = Math.max(r[side].localCseq, cseq);
@@ -194,7 +204,7 @@ export class AdoptedCall {
     });
   }
 
-  #sendOnDialog(side: Side, d: DialogLike, method: string, opts: { body?: string; contentType?: string; noAck?: boolean }): Promise<Final> {
+  #sendOnDialog(side: Side, d: DialogLike, method: string, opts: SendOpts): Promise<Final> {
     if (method === 'BYE') {
       return d.destroy().then((sent) => {
         const cseq = cseqOf(sent as SipMessageLike | undefined);
@@ -208,7 +218,7 @@ export class AdoptedCall {
           {
             method,
             ...(opts.body ? { body: opts.body } : {}),
-            headers: opts.body ? { 'Content-Type': opts.contentType ?? 'application/sdp' } : {},
+            headers: { ...opts.headers, ...(opts.body ? { 'Content-Type': opts.contentType ?? 'application/sdp' } : {}) },
             ...(opts.noAck ? { noAck: true } : {}),
           },
           (err, res, ack) => {
@@ -723,6 +733,32 @@ export class AdoptedCall {
     if (this.#forgotten || isAdoptedFinal(this.#state)) return;
     this.#forgotten = true;
     this.#resolveDone();
+  }
+
+  /**
+   * Sends an in-dialog request an application asked for (INFO, REFER, ...) on one leg
+   * of the answered call, with the CSeq continued above the mirrored one, and resolves
+   * with the far end's final status. The same contract as a call bridged here.
+   */
+  async sendRequest(side: Side, opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; reason: string }> {
+    if (this.#state !== AdoptedCallState.Answered) {
+      throw Object.assign(new Error(`adopted call ${this.id} is ${this.#state}: no dialog to send ${opts.method} in`), { code: 'ERR_CALL_STATE' });
+    }
+    const headers: Record<string, string> = {};
+    let contentType: string | undefined;
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      if (k.toLowerCase() === 'content-type') contentType = v;
+      else headers[k] = v;
+    }
+    if (opts.body !== undefined && contentType === undefined) {
+      throw Object.assign(new Error(`${opts.method} with a body needs a Content-Type`), { code: 'ERR_BAD_REQUEST' });
+    }
+    const f = await this.#send(side, opts.method, {
+      headers,
+      ...(opts.body !== undefined ? { body: opts.body } : {}),
+      ...(contentType !== undefined ? { contentType } : {}),
+    });
+    return { status: f.res.status, reason: f.res.reason ?? '' };
   }
 
   /** Ends the call from our side (drain, shutdown, call limits): BYE on both legs. */

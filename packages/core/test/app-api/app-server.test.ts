@@ -307,12 +307,20 @@ describe('AppServer: commands and the pair', () => {
     expect(calls.hungUp).toEqual(['app-hangup']);
   });
 
-  it('hang-up reaches a call adopted at takeover (no live B2BCall here)', async () => {
+  it('hang-up, INFO and REFER reach a call adopted at takeover (no live B2BCall here); re-route is refused', async () => {
     const { calls, connect } = await setup();
     const c = await connect();
     calls.push(rec('ad1', 9, 'answered'));
     const reasons: string[] = [];
-    (calls as unknown as AppCallSource).adoptedCall = (id) => (id === 'ad1' ? { hangup: async ({ reason }) => void reasons.push(reason) } : undefined);
+    const sent: unknown[] = [];
+    (calls as unknown as AppCallSource).adoptedCall = (id) =>
+      id === 'ad1'
+        ? { hangup: async ({ reason }) => void reasons.push(reason), sendRequest: async (side, o) => (sent.push([side, o.method]), { status: 200, reason: 'OK' }) }
+        : undefined;
+    expect(await c.req('call.info', { call: 'ad1', leg: 'b', contentType: 'application/dtmf-relay', body: 'Signal=1' })).toMatchObject({ type: 'result', data: { status: 200 } });
+    expect(await c.req('call.refer', { call: 'ad1', referTo: 'sip:carol@198.18.0.7' })).toMatchObject({ type: 'result', data: { status: 200 } });
+    expect(sent).toEqual([['b', 'INFO'], ['a', 'REFER']]);
+    expect(await c.req('call.reroute', { call: 'ad1', target: 'sip:carol@198.18.0.7' })).toMatchObject({ type: 'error', code: 'ERR_CALL_STATE' });
     expect(await c.req('call.hangup', { call: 'ad1', reason: 'operator' })).toMatchObject({ type: 'result' });
     expect(reasons).toEqual(['operator']);
   });

@@ -41,7 +41,7 @@ function runSipp(args: string[], cwd: string, timeoutMs: number): { proc: ChildP
   proc.stderr!.on('data', (d) => (out += d));
   const result = new Promise<SippResult>((resolve) => {
     const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.on('exit', (code) => {
+    proc.on('close', (code) => { // 'close': after stdout and stderr ended ('exit' can come first and lose the stats)
       clearTimeout(t);
       const num = (label: string) => Number(new RegExp(`${label}\\s*\\|[^|]*\\|\\s*(\\d+)`).exec(out)?.[1] ?? NaN);
       let errs = '';
@@ -163,6 +163,37 @@ describe.skipIf(!haveSipp)('takeover of live calls (SIPp, engine with unknownDia
       expect(e.endReason).toBe('callee-bye');
       expect(e.a.localSdp).toContain('RTP/AVP 8'); // the callee's new SDP reached the caller
     }
+  }, 45_000);
+
+  it('an application INFO on an adopted call reaches the callee (CSeq above the mirrored one), then the caller BYE ends both legs', async () => {
+    const { dir, sipPort, calleePort, callerPort } = await setup();
+    const n1 = await startNode(sipPort, calleePort, 'reject');
+    const uas = runSipp(['-sf', path.join(SCN, 'uas_info_bye.xml'), '-i', '127.0.0.1', '-p', String(calleePort), '-m', '1'], dir, 40_000);
+    cleanup.push(() => uas.proc.kill('SIGKILL'));
+    await new Promise((r) => setTimeout(r, 300));
+    const uac = runSipp(['-sn', 'uac', '-i', '127.0.0.1', '-p', String(callerPort), `127.0.0.1:${sipPort}`, '-s', '1000', '-m', '1', '-d', '4000'], dir, 30_000);
+    cleanup.push(() => uac.proc.kill('SIGKILL'));
+    await until('1 answered call on node #1', () => n1.cc.calls().filter((c) => c.state === 'answered').length === 1);
+    const mirrored = n1.cc.calls();
+
+    crash(n1);
+    const n2 = await startNode(sipPort, calleePort, 'app');
+    await n2.cc.adoptCalls(mirrored);
+    const adopted = n2.cc.adoptedCall(mirrored[0]!.id);
+    expect(adopted).toBeDefined();
+    const res = await adopted!.sendRequest('b', { method: 'INFO', headers: { 'Content-Type': 'application/dtmf-relay', 'X-App': 'ivr' }, body: 'Signal=5\r\nDuration=160\r\n' });
+    expect(res).toEqual({ status: 200, reason: 'OK' });
+    const rec = n2.cc.call(mirrored[0]!.id)!;
+    expect(rec.b.localCseq).toBeGreaterThan(mirrored[0]!.b.localCseq);
+    // Without a Content-Type a body cannot be sent: a clear error, nothing leaves.
+    await expect(adopted!.sendRequest('b', { method: 'INFO', body: 'x' })).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST' });
+
+    const [rc, re] = await Promise.all([uac.result, uas.result]);
+    expect(rc).toMatchObject({ code: 0, successful: 1, failed: 0 });
+    expect(re.out).not.toMatch(/Aborting call/);
+    expect(re).toMatchObject({ code: 0, successful: 1, failed: 0 });
+    await until('the end record on node #2', () => n2.ended.length === 1);
+    expect(n2.ended[0]!.endReason).toBe('caller-bye');
   }, 45_000);
 
   it('a ringing call survives: the callee answers 2 s later, the new active carries its 200 to the caller, the call completes and ends with BYE on both legs', async () => {

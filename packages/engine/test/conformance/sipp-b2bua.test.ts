@@ -32,7 +32,7 @@ function sipp(args: string[], timeoutMs: number): Promise<{ code: number | null;
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
+    p.on('close', (code) => { // after stdio ended: 'exit' can come before the last output is read
       clearTimeout(t);
       resolve({ code, out });
     });
