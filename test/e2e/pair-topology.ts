@@ -15,11 +15,13 @@ export const ADDR = {
   b: { sip: `${SIP_NET}.2`, sync: `${SYNC_NET}.2` },
   caller: `${SIP_NET}.10`,
   callee: `${SIP_NET}.20`,
+  /** The witness host (a stand-in for the default gateway) on the SIP bridge, when the topology has one. */
+  gw: `${SIP_NET}.254`,
 };
 export const REDIS_PORT = 6390;
 export const HB_PORT = 7400;
 
-export async function pairTopology(name: string): Promise<Topology> {
+export async function pairTopology(name: string, opts: { gw?: boolean } = {}): Promise<Topology> {
   return Topology.create({
     name,
     bridges: ['sip', 'sync'],
@@ -28,13 +30,24 @@ export async function pairTopology(name: string): Promise<Topology> {
       callee: { sip: `${ADDR.callee}/24` },
       a: { sip: `${ADDR.a.sip}/24`, sync: `${ADDR.a.sync}/24` },
       b: { sip: `${ADDR.b.sip}/24`, sync: `${ADDR.b.sync}/24` },
+      ...(opts.gw ? { gw: { sip: `${ADDR.gw}/24` } } : {}),
     },
   });
 }
 
+export interface PairNodeOptions {
+  preferred?: boolean;
+  intervalMs?: number;
+  missCount?: number;
+  /** ha.witness addresses, with the witness probe interval and timeout. */
+  witness?: { addresses: string[]; intervalMs?: number; timeoutMs?: number };
+  /** Extra CLI arguments (e.g. the admin API). */
+  extraArgs?: string[];
+}
+
 export type NodeName = 'a' | 'b';
 
-export function haArgs(id: NodeName, stateDir: string, opts: { preferred?: boolean; intervalMs?: number; missCount?: number } = {}): string[] {
+export function haArgs(id: NodeName, stateDir: string, opts: PairNodeOptions = {}): string[] {
   const peer: NodeName = id === 'a' ? 'b' : 'a';
   const me = ADDR[id];
   const other = ADDR[peer];
@@ -53,6 +66,14 @@ export function haArgs(id: NodeName, stateDir: string, opts: { preferred?: boole
     '--redis-dir', join(stateDir, `redis-${id}`),
     '--sync-peer', `${other.sync}:${REDIS_PORT}`,
     '--vip-mode', 'floating', '--vip-address', `${VIP}/24`, '--vip-interface', 'sip',
+    ...(opts.witness
+      ? [
+          ...opts.witness.addresses.flatMap((a) => ['--witness', a]),
+          ...(opts.witness.intervalMs !== undefined ? ['--witness-interval', String(opts.witness.intervalMs)] : []),
+          ...(opts.witness.timeoutMs !== undefined ? ['--witness-timeout', String(opts.witness.timeoutMs)] : []),
+        ]
+      : []),
+    ...(opts.extraArgs ?? []),
   ];
 }
 
@@ -60,7 +81,7 @@ export function stateDir(): string {
   return mkdtempSync(join(tmpdir(), 'dualsip-pair-e2e-'));
 }
 
-export async function startPairNode(topo: Topology, id: NodeName, dir: string, opts: { preferred?: boolean; routes?: Readonly<Record<string, string>> } = {}): Promise<StartedNode> {
+export async function startPairNode(topo: Topology, id: NodeName, dir: string, opts: PairNodeOptions & { routes?: Readonly<Record<string, string>> } = {}): Promise<StartedNode> {
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, `redis-${id}`), { recursive: true });
   const node = await startNode({
