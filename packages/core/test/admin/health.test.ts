@@ -256,10 +256,13 @@ describe('AdminServer /health', () => {
 
   it('answers while a slow request (a switchover) is under way on the same server', async () => {
     const s = await start(node(() => active));
-    const slow = fetch(`${s.url}/v1/switchover`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(3000) }).catch(() => undefined);
-    const t0 = Date.now();
+    let slowSettled = false;
+    const slow = fetch(`${s.url}/v1/switchover`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(30_000) })
+      .catch(() => undefined)
+      .finally(() => (slowSettled = true));
     expect((await probe(s, '/health/active')).status).toBe(200);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // The probe was answered while the switchover (which never ends) was still pending.
+    expect(slowSettled).toBe(false);
     s.destroy();
     await slow;
   });
