@@ -113,7 +113,10 @@ class FakeNode implements AdminNode {
     for (const [id, st] of from.live) to.live.set(id, st === 'answered' || st === 'ringing' ? 'answered' : st);
     from.live.clear();
   };
+  /** Refuse this many switchovers as "pair not ready" although the status says ready (readiness flapping). */
+  refuseNext = 0;
   async switchover(): Promise<SwitchoverReport> {
+    if (this.refuseNext > 0 && this.refuseNext--) throw Object.assign(new Error('pair not ready: peer mirror lags'), { code: 'ERR_HA_PAIR_NOT_READY' });
     if (this.st.pairReady === false) throw Object.assign(new Error('pair not ready: peer not ready'), { code: 'ERR_HA_PAIR_NOT_READY' });
     this.onHandover(this, this.peer);
     this.role = 'passive';
@@ -210,6 +213,26 @@ describe('dualsip drill against a pair', () => {
     expect(r.json.legs[0].calls.connected).toEqual({ before: 2, kept: 1, endedNormally: 0, lost: 1 });
     expect(r.err).toBe('drill failed: A -> B: 1 call(s) lost (1 connected, 0 ringing); first: c2: ended on B: takeover-reinvite-failed\n');
     expect(b.drills[0]).toMatchObject({ ok: false, calls: { connected: { lost: 1 } } });
+  });
+
+  it('a switch back refused as not ready right after the pair said ready is tried again; a refusal that lasts is reported with the first leg', async () => {
+    const { a, b } = pair();
+    a.live.set('c1', 'answered');
+    b.refuseNext = 2;
+    const r = await run(a, b, { back: true });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.json.legs.map((l: DrillLeg) => `${l.from}->${l.to}`)).toEqual(['A->B', 'B->A']);
+    expect(b.refuseNext).toBe(0);
+    const p2 = pair();
+    p2.a.live.set('c1', 'answered');
+    p2.b.refuseNext = 1_000_000;
+    const r2 = await run(p2.a, p2.b, { back: true, 'ready-timeout': '1' });
+    expect(r2.code).toBe(1);
+    expect(r2.json.legs).toHaveLength(1);
+    expect(r2.json.legs[0].calls.connected.kept).toBe(1);
+    expect(r2.err).toMatch(/^drill failed: switch back failed: drill refused: node B .*pair not ready: peer mirror lags/);
+    expect(p2.b.drills).toHaveLength(1); // the first leg is still recorded
   });
 
   it('a takeover over --max-takeover-ms: exit 1 naming the limit', async () => {

@@ -397,14 +397,26 @@ export async function drillCommand(flags: DrillFlags, env: NodeJS.ProcessEnv = p
   legs.push(await runLeg({ ...base, from: active, to: passive }, switchoverHandover, { from: idOf(active), to: idOf(passive) }, maxTakeoverMs));
   if (flags.back) {
     // The first leg happened: whatever stops the switch back is reported with it, not instead of it.
-    const notReady = flags.force ? null : await waitPairReady(target, passive, readyTimeoutS * 1000);
-    if (notReady !== null) problems.push(`switch back not done: pair not ready within ${readyTimeoutS} s (${notReady})`);
-    else {
+    // A node that has just become passive resyncs its Redis; its readiness may still flap, so
+    // a switch back refused as "not ready" right after the pair said ready waits and tries again.
+    const until = Date.now() + readyTimeoutS * 1000;
+    for (;;) {
+      const notReady = flags.force ? null : await waitPairReady(target, passive, Math.max(0, until - Date.now()));
+      if (notReady !== null) {
+        problems.push(`switch back not done: pair not ready within ${readyTimeoutS} s (${notReady})`);
+        break;
+      }
       try {
         legs.push(await runLeg({ ...base, from: passive, to: active }, switchoverHandover, { from: idOf(passive), to: idOf(active) }, maxTakeoverMs));
       } catch (e) {
+        const refusedNotReady = e instanceof CliError && e.code === 'ERR_NODE_REFUSED' && e.hint === NOT_READY_HINT;
+        if (refusedNotReady && !flags.force && Date.now() < until) {
+          await sleep(200);
+          continue;
+        }
         problems.push(`switch back failed: ${(e as Error).message}`);
       }
+      break;
     }
   }
   problems.unshift(...legs.flatMap((l) => l.problems));
