@@ -241,13 +241,14 @@ export class UserAgent {
     return `${source}|${bytes}|${transport}|${address}|${port}|${wireTime(this.opts.clock.now())}`;
   }
 
-  private safeSend(conn: AppConnection | undefined, payload: string): void {
+  /** Sends `payload`, and with `sip`, CRLF and those bytes after it. */
+  private safeSend(conn: AppConnection | undefined, payload: string, sip?: Buffer): void {
     if (!conn || conn.closed) return;
-    conn.send(payload);
+    conn.send(payload, sip);
   }
 
-  private reply(conn: AppConnection, msgId: string, text: string): void {
-    if (!conn.closed) conn.respond(msgId, text);
+  private reply(conn: AppConnection, msgId: string, text: string, sip?: Buffer): void {
+    if (!conn.closed) conn.respond(msgId, text, sip);
   }
 
   private nok(conn: AppConnection, msgId: string, reason: string): void {
@@ -337,7 +338,7 @@ export class UserAgent {
     // drachtio-server hands the app the request as it arrived; unchanged, those are its received bytes
     const buf = wireBytes(req);
     const meta = this.meta('network', buf.length, info.transport, info.remote.address, info.remote.port);
-    conn.send(`sip|${meta}|${txnId}|${dialogId}|${info.local.address}|${info.local.port}|\r\n${buf.toString('utf8')}`);
+    conn.send(`sip|${meta}|${txnId}|${dialogId}|${info.local.address}|${info.local.port}|`, buf);
   }
 
   private onNewRequest(req: SipRequest, st: ServerTxn, info: RecvInfo, unknownDialog: boolean): void {
@@ -634,7 +635,7 @@ export class UserAgent {
     const buf = serializeMessage(res);
     const meta = this.meta('application', buf.length, transport, entry.info.remote.address, entry.info.remote.port);
     const dialogId = d?.id ?? entry.dialogId ?? '';
-    this.reply(conn, msgId, `OK|${meta}|${txnId}|${dialogId}||Msg sent:|\r\n${buf.toString('utf8')}`);
+    this.reply(conn, msgId, `OK|${meta}|${txnId}|${dialogId}||Msg sent:|`, buf);
     if (final) {
       entry.finalSent = true;
       this.dropServer(entry);
@@ -689,7 +690,7 @@ export class UserAgent {
         this.counters.requestsOut++;
         const buf = serializeMessage(bye);
         const meta = this.meta('application', buf.length, dest.transport, dest.address, dest.port);
-        this.safeSend(conn, `sip|${meta}|unsolicited|${d.id}|\r\n${buf.toString('utf8')}`);
+        this.safeSend(conn, `sip|${meta}|unsolicited|${d.id}|`, buf);
         this.cdr('stop', 'application', 'session-expired', buf.toString('utf8'));
       })
       .catch((err) => this.log()?.warn({ err }, 'failed to send BYE after ACK timeout'));
@@ -811,7 +812,7 @@ export class UserAgent {
         ia.dest = dest;
         this.opts.sendRaw(buf, dest);
         const meta = this.meta('application', buf.length, dest.transport, dest.address, dest.port);
-        this.reply(conn, msgId, `OK|${meta}|${randomUUID()}|Msg sent:|\r\n${buf.toString('utf8')}`);
+        this.reply(conn, msgId, `OK|${meta}|${randomUUID()}|Msg sent:|`, buf);
       })
       .catch((err) => this.nok(conn, msgId, (err as Error).message));
   }
@@ -910,7 +911,7 @@ export class UserAgent {
     if (!p.resume) this.counters.requestsOut++;
     const buf = serializeMessage(req);
     const meta = this.meta('application', buf.length, dest.transport, dest.address, dest.port);
-    this.reply(conn, msgId, `OK|${meta}|${txnId}|Msg sent:|\r\n${buf.toString('utf8')}`);
+    this.reply(conn, msgId, `OK|${meta}|${txnId}|Msg sent:|`, buf);
   }
 
   /**
@@ -959,14 +960,14 @@ export class UserAgent {
     if (!getHeader(ctl, 'CSeq')) ctl.headers.push({ name: 'CSeq', value: `1 ${app.method}` });
     const ctlTxn = randomUUID();
     const cbuf = serializeMessage(ctl);
-    this.reply(conn, msgId, `OK|${this.meta('application', cbuf.length, transport, local.host, local.port)}|${ctlTxn}|Msg sent:|\r\n${cbuf.toString('utf8')}`);
+    this.reply(conn, msgId, `OK|${this.meta('application', cbuf.length, transport, local.host, local.port)}|${ctlTxn}|Msg sent:|`, cbuf);
     // the resumed INVITE, as if it had just arrived from the caller
     const marked: SipRequest = { ...req, headers: [...req.headers, { name: RESUME_MARK, value: r.callId }] };
     this.forward(conn, marked, info, txnId, '');
     const ok = createResponse(ctl, 200, 'OK', { toTag: newTag() });
     ok.headers.push({ name: RESUME_UAC, value: 'ok' });
     const obuf = serializeMessage(ok);
-    this.safeSend(conn, `sip|${this.meta('network', obuf.length, transport, local.host, local.port)}|${ctlTxn}||\r\n${obuf.toString('utf8')}`);
+    this.safeSend(conn, `sip|${this.meta('network', obuf.length, transport, local.host, local.port)}|${ctlTxn}||`, obuf);
   }
 
   private appCancel(conn: AppConnection, msgId: string, txnId: string, app: AppRequest): void {
@@ -997,13 +998,13 @@ export class UserAgent {
     };
     const buf = serializeMessage(cancel);
     const meta = this.meta('application', buf.length, entry.dest.transport, entry.dest.address, entry.dest.port);
-    this.reply(conn, msgId, `OK|${meta}|${txnId}|Msg sent:|\r\n${buf.toString('utf8')}`);
+    this.reply(conn, msgId, `OK|${meta}|${txnId}|Msg sent:|`, buf);
   }
 
   private relayResponse(entry: ClientEntry, res: SipResponse, dialogId: string): void {
     const buf = wireBytes(res);
     const meta = this.meta('network', buf.length, entry.dest.transport, entry.dest.address, entry.dest.port);
-    this.safeSend(entry.conn, `sip|${meta}|${entry.txnId}|${dialogId}|\r\n${buf.toString('utf8')}`);
+    this.safeSend(entry.conn, `sip|${meta}|${entry.txnId}|${dialogId}|`, buf);
   }
 
   private onClientResponse(entry: ClientEntry, res: SipResponse): void {

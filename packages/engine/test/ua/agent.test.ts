@@ -8,7 +8,7 @@ import type { AppConnection } from '../../src/wire/connection.js';
 function fakeConn() {
   const sent: string[] = [];
   const replies: string[] = [];
-  const conn = { closed: false, send: (p: string) => { sent.push(p); return 'id'; }, respond: (id: string, rest: string) => replies.push(`${id}|${rest}`) };
+  const conn = { closed: false, send: (p: string, sip?: Buffer) => { sent.push(sip ? `${p}\r\n${sip.toString('utf8')}` : p); return 'id'; }, respond: (id: string, rest: string, sip?: Buffer) => replies.push(`${id}|${rest}${sip ? `\r\n${sip.toString('utf8')}` : ''}`) };
   return { conn: conn as unknown as AppConnection, sent, replies };
 }
 

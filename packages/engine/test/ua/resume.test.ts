@@ -16,7 +16,7 @@ function setup(policy: 'reject' | 'app' = 'app') {
   const raw: Buffer[] = [];
   const sent: string[] = [];
   const replies: string[] = [];
-  const conn = { closed: false, send: (p: string) => { sent.push(p); return 'id'; }, respond: (id: string, rest: string) => replies.push(`${id}|${rest}`) } as unknown as AppConnection;
+  const conn = { closed: false, send: (p: string, sip?: Buffer) => { sent.push(sip ? `${p}\r\n${sip.toString('utf8')}` : p); return 'id'; }, respond: (id: string, rest: string, sip?: Buffer) => replies.push(`${id}|${rest}${sip ? `\r\n${sip.toString('utf8')}` : ''}`) } as unknown as AppConnection;
   let ua!: UserAgent;
   const layer = new TransactionLayer({
     clock,
