@@ -3,6 +3,7 @@ import { AppServer, CallControl } from '@dualsip/core';
 import type { RecordSink } from '@dualsip/core';
 import { CliError } from '../errors.js';
 import { loadNodeConfig, parseRouteSpec, type ConfigOverrides, type NodeConfig } from '../config.js';
+import { snapshotProcessEnv } from '../env-snapshot.js';
 import { startEngine, type EngineHandle } from '../engine-host.js';
 import { startAdminApi } from '../admin-host.js';
 import { HA_FLAGS, HA_USAGE, haFlagsToOverrides } from '../pair-config.js';
@@ -183,6 +184,8 @@ export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv 
     return 0;
   }
   const config = loadNodeConfig({ file: flags.config, env, overrides: flagsToOverrides(flags) });
+  // Before drachtio-srf handles any SIP: it reads process.env for every header it names.
+  if (env === process.env) snapshotProcessEnv();
   const logger = pino({ level: config.log.level });
   const node = config.ha.enabled ? await (await import('../ha-runtime.js')).startHaNode({ config, logger }) : await startNode({ config, logger });
   let admin;
