@@ -205,6 +205,8 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   private yielding = false;
   private seq = 0;
   private sipUp = true;
+  /** A takeover was refused because the own SIP interface is down (logged once per episode). */
+  private takeoverRefusedSipDown = false;
   private peer: PeerView | undefined;
   private peerAliveFlag = false;
   /** A peer heartbeat arrived since our last role change (elections need a fresh view). */
@@ -615,6 +617,11 @@ export class HaController extends HaEmitter<HaControllerEvents> {
           this.onPeerLost('nothing', `no peer heard within ${this.startupWaitMs} ms`);
           return;
         }
+        if (!alive && this.startupExpired && this.takeoverRefusedSipDown) {
+          // The wait ran out while the SIP link was down; it is back now.
+          this.startTakeover(`no peer heard within ${this.startupWaitMs} ms`);
+          return;
+        }
         if (!alive || !peer) return; // the start-up wait decides
         if (CLAIMING_ROLES.has(peer.role)) {
           this.setRole(Role.Passive, `peer ${this.peerId} is ${peer.role}`);
@@ -674,12 +681,15 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   }
 
   private winsElection(peer: HeartbeatMessage): boolean {
+    // A node that cannot reach the SIP network cannot serve: it never wins over one that can.
+    if (this.sipUp !== peer.sipUp) return this.sipUp;
     if (this.yielding !== peer.yielding) return !this.yielding;
     if (this.preferred !== peer.preferred) return this.preferred;
     return this.nodeId < peer.nodeId;
   }
 
   private electionReason(peer: HeartbeatMessage): string {
+    if (this.sipUp !== peer.sipUp) return 'peer SIP interface down';
     if (this.yielding !== peer.yielding) return 'peer yields';
     if (this.preferred !== peer.preferred) return 'preferred node';
     return 'lower node id';
@@ -772,6 +782,19 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   // ------------------------------------------------------------------ actions
 
   private startTakeover(reason: string): void {
+    // A node whose own SIP interface is down cannot serve the calls it would take: it
+    // must not claim (an active that lost its SIP link steps down and, once passive, would
+    // otherwise take the role straight back when the peer then goes silent: two actives
+    // at one epoch on heal). It stays in its role; checkSip() re-evaluates when the link
+    // is back. Only a peer that is itself without SIP leaves nothing better to do.
+    if (!this.sipUp && (!this.peerAlive() || this.peer?.msg.sipUp !== false)) {
+      if (!this.takeoverRefusedSipDown) {
+        this.takeoverRefusedSipDown = true;
+        this.logger.warn({ reason, role: this.cur() }, 'not taking over: own SIP interface is down');
+      }
+      return;
+    }
+    this.takeoverRefusedSipDown = false;
     const newEpoch = Math.max(this.#epoch, this.savedEpoch, this.peer?.msg.epoch ?? 0) + 1;
     const peerDead = !this.peerAlive();
     const local = this.localReadiness();
@@ -937,6 +960,8 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     this.sipUp = up;
     if (up) this.clear('HA_SIP_INTERFACE_DOWN');
     else this.raise('HA_SIP_INTERFACE_DOWN', 'own SIP interface is down');
+    // A takeover refused while the link was down is decided again now.
+    if (up && this.takeoverRefusedSipDown) this.evaluate();
   }
 
   private readSipUp(): boolean {

@@ -257,6 +257,44 @@ describe('HaController: own SIP interface', () => {
   });
 });
 
+describe('HaController: own SIP interface down, then the peer goes silent', () => {
+  it('an active that handed over for its SIP link does not take the role back when the peer then goes silent; it does once its link is back', async () => {
+    // The namespace test's "A isolated": A's SIP cable goes first (A hands over to the
+    // healthy B), then its sync cable. Before the fix A, passive with no SIP, took over
+    // again at the same epoch as B: two actives at one epoch on heal.
+    const world = makeWorld();
+    const { a, b } = await startPair(world, { aPreferred: true });
+    a.sipUp = false;
+    await run(world, 1000, { step: 1, check: atMostOneClaiming(world, [a, b]) });
+    expect(a.ctl.role).toBe(Role.Passive);
+    expect(b.ctl.role).toBe(Role.Active);
+    const before = a.roles.length;
+    world.net.isolate('node-a', PATH_NAMES);
+    await run(world, 2000, { step: 1 });
+    expect(a.ctl.role).toBe(Role.Passive);
+    expect(a.roles.slice(before).filter((r) => r.role === Role.TakingOver)).toEqual([]);
+    expect(b.ctl.role).toBe(Role.Active);
+    expect(b.ctl.epoch).toBe(2);
+    // The link comes back while the peer is still unheard: now A can serve, and does.
+    a.sipUp = true;
+    await run(world, 1000, { step: 1 });
+    expect(a.ctl.role).toBe(Role.Active);
+    expect(a.ctl.epoch).toBe(3);
+  });
+
+  it('an election never goes to a node whose SIP interface is down when the peer has one', async () => {
+    const world = makeWorld();
+    const a = makeNode(world, { id: 'node-a', peerId: 'node-b', preferred: true });
+    const b = makeNode(world, { id: 'node-b', peerId: 'node-a', preferred: false });
+    a.sipUp = false;
+    await Promise.all([a.ctl.start(), b.ctl.start()]);
+    await run(world, STARTUP_WAIT + 500, { step: 1, check: atMostOneClaiming(world, [a, b]) });
+    expect(b.ctl.role).toBe(Role.Active);
+    expect(a.ctl.role).toBe(Role.Passive);
+    expect(b.roles.find((r) => r.role === Role.TakingOver)!.reason).toBe('elected: peer SIP interface down');
+  });
+});
+
 describe('HaController: rejoin', () => {
   it('a restarted node comes back passive and does not take the VIP back (no preemption)', async () => {
     const world = makeWorld();
