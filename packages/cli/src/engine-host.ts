@@ -30,7 +30,17 @@ export interface EngineHandle {
   addListen(spec: EngineListenSpec): Promise<EngineListenSpec>;
   /** Unbinds a SIP address (HA: when the node becomes passive); false when it was not bound. */
   removeListen(spec: EngineListenSpec): Promise<boolean>;
+  /** The engine's counters (Engine.stats()); undefined when the engine does not answer within timeoutMs (default 1000). */
+  stats(opts?: { timeoutMs?: number }): Promise<EngineStatsView | undefined>;
   close(): Promise<void>;
+}
+
+/** The part of the engine's stats the CLI uses. */
+export interface EngineStatsView {
+  /** SIP requests received from the network and handed to the user agent (retransmissions absorbed by transactions not counted). */
+  requestsIn: number;
+  requestsOut: number;
+  [k: string]: unknown;
 }
 
 /** What the engine's worker entry posts back (packages/engine/src/main.ts). */
@@ -47,6 +57,7 @@ interface EngineInstance {
   sipAddresses(): EngineListenSpec[];
   addListen(spec: EngineListenSpec): Promise<EngineListenSpec>;
   removeListen(spec: EngineListenSpec): Promise<boolean>;
+  stats(): EngineStatsView;
 }
 type EngineCtor = new (opts: Record<string, unknown>) => EngineInstance;
 
@@ -74,6 +85,7 @@ export async function startEngine(opts: EngineHostOptions & { thread: boolean; l
       mode: 'in-process',
       addListen: (spec) => engine.addListen(spec),
       removeListen: (spec) => engine.removeListen(spec),
+      stats: async () => engine.stats(),
       close: () => engine.close(),
     };
   }
@@ -119,12 +131,36 @@ export async function startEngine(opts: EngineHostOptions & { thread: boolean; l
     listenChain = run.catch(() => undefined);
     return run;
   };
+  let statsSeq = 0;
+  const statsWaiters = new Map<number, (s: EngineStatsView | undefined) => void>();
+  worker.on('message', (m: WorkerMessage & { id?: number; stats?: EngineStatsView | null }) => {
+    if (m.type !== 'stats' || m.id === undefined) return;
+    const w = statsWaiters.get(m.id);
+    if (!w) return;
+    statsWaiters.delete(m.id);
+    w(m.stats ?? undefined);
+  });
+  const statsRequest = (timeoutMs = 1000) =>
+    new Promise<EngineStatsView | undefined>((resolve) => {
+      const id = ++statsSeq;
+      const timer = setTimeout(() => {
+        statsWaiters.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      timer.unref();
+      statsWaiters.set(id, (s) => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      worker.postMessage({ type: 'stats', id });
+    });
   return {
     listen: ready.sip,
     admin: ready.admin,
     mode: 'thread',
     addListen: (spec) => listenRequest('addListen', spec, 'listening', (m) => m['spec'] as EngineListenSpec),
     removeListen: (spec) => listenRequest('removeListen', spec, 'unlistened', (m) => m['removed'] === true),
+    stats: (o) => (closing ? Promise.resolve(undefined) : statsRequest(o?.timeoutMs)),
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         const timer = setTimeout(() => void worker.terminate(), 5_000);

@@ -16,6 +16,7 @@ import {
   MemoryEpochStore,
   pairSourceFromHaNode,
   RedisServer,
+  SipProbeSender,
   SyncNode,
   UdpHeartbeatTransport,
   WorkerHeartbeatTransport,
@@ -162,6 +163,8 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
       throw new CliError({ code: 'ERR_HA', message: `ha.witness: cannot probe the witnesses: ${(err as Error).message}`, cause: err });
     }
   }
+  const traffic = config.ha.sipTrafficLoss;
+  const trafficStepMs = Math.max(50, Math.floor(traffic.windowMs / 10));
   ha = new HaNode({
     nodeId: config.node.id,
     peerId: config.ha.peerId,
@@ -186,6 +189,17 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
           },
         }
       : {}),
+    ...(traffic.enabled
+      ? {
+          sipTraffic: {
+            windowMs: traffic.windowMs,
+            minRequests: traffic.minRequests,
+            stepMs: trafficStepMs,
+            // The engine's count of inbound requests (its worker answers over postMessage).
+            sample: async () => (await node.engine.stats({ timeoutMs: trafficStepMs }))?.requestsIn,
+          },
+        }
+      : {}),
     logger: log,
     version: version(),
     vipName: floating ? config.vip.address : portName,
@@ -197,6 +211,23 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
   h.on('takeoverFinished', (ms, info) => log.info({ ms, ...info }, 'takeover finished'));
   h.on('steppedDown', (ms, info) => log.info({ ms, ...info }, 'stepped down'));
   h.controller.on('isolated', (reason, stepDown) => log.warn({ reason, stepDown, epoch: h.controller.epoch }, 'isolated'));
+  h.controller.on('sipTrafficLost', (reason, switchover) => log.warn({ reason, switchover, epoch: h.controller.epoch }, 'sip traffic lost'));
+  // The passive's OPTIONS probes keep the active's count moving while callers are quiet.
+  let probe: SipProbeSender | undefined;
+  if (traffic.enabled && traffic.probeIntervalMs > 0) {
+    if (!config.sip.transports.includes('udp')) {
+      log.warn({ transports: config.sip.transports }, 'ha.sipTrafficLoss: no UDP transport, the passive sends no SIP probes');
+    } else {
+      probe = new SipProbeSender({
+        target: { address: serviceAddress, port: config.sip.port },
+        source: config.sip.address,
+        intervalMs: traffic.probeIntervalMs,
+        shouldProbe: () => h.role === 'passive' && h.controller.status().peer.role === 'active',
+        clock: { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) },
+        logger: log,
+      });
+    }
+  }
   sync.on('ready', () => log.info({ syncRole: sync.role, records: sync.records().length }, 'sync ready'));
   sync.on('notReady', (reasons) => log.warn({ syncRole: sync.role, reasons }, 'sync not ready'));
   try {
@@ -208,7 +239,13 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
     await redis?.stop();
     throw new CliError({ code: 'ERR_HA', message: `HA failed to start: ${(err as Error).message}`, cause: err });
   }
-  log.info({ nodeId: config.node.id, peer: config.ha.peerId, vip: floating ? config.vip.address : portName, paths: paths.map((p) => p.name), witness: config.ha.witness, redisPid: redis?.pid }, 'ha ready');
+  try {
+    await probe?.start();
+  } catch (err) {
+    log.warn({ err: String(err), source: config.sip.address }, 'ha.sipTrafficLoss: SIP probe socket failed; the passive sends no probes');
+    probe = undefined;
+  }
+  log.info({ nodeId: config.node.id, peer: config.ha.peerId, ...(traffic.enabled ? { sipTrafficLoss: { windowMs: traffic.windowMs, minRequests: traffic.minRequests, probeIntervalMs: probe ? traffic.probeIntervalMs : 0 } } : {}), vip: floating ? config.vip.address : portName, paths: paths.map((p) => p.name), witness: config.ha.witness, redisPid: redis?.pid }, 'ha ready');
 
   // Heartbeats run on this thread: a stalled event loop looks like a dead node to the peer.
   // Log stalls long enough to matter (over one heartbeat interval).
@@ -237,6 +274,7 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
         clearInterval(lagTimer);
         lag.disable();
         if (profiler) await profiler.stop(`${process.env['DSIP_CPU_PROFILE_DIR']}/${config.node.id}-${process.pid}.cpuprofile`).catch((err: unknown) => log.warn({ err: String(err) }, 'cpu profile not written'));
+        probe?.close();
         await h.close();
         echo?.close();
         await node.close();

@@ -36,6 +36,8 @@ export interface HaConfig {
     witness: string[];
     witnessIntervalMs: number;
     witnessTimeoutMs: number;
+    /** Switchover when the active receives no SIP (see docs/operators.md, "SIP traffic loss"). */
+    sipTrafficLoss: { enabled: boolean; windowMs: number; minRequests: number; probeIntervalMs: number };
   };
   sync: {
     redis: { host: string; port: number; password: string; start: boolean; dir: string };
@@ -110,6 +112,27 @@ export function haSchema() {
       },
       witnessIntervalMs: { doc: 'Witness probe round every this many ms.', format: 'nat', default: 1000, env: 'DUALSIP_HA_WITNESS_INTERVAL_MS' },
       witnessTimeoutMs: { doc: 'A witness that has not answered within this many ms is unreachable (bounds the decision).', format: 'nat', default: 500, env: 'DUALSIP_HA_WITNESS_TIMEOUT_MS' },
+      sipTrafficLoss: {
+        enabled: {
+          doc: 'Switch over when the active receives no SIP request for a whole window after a window with at least minRequests (its inbound SIP is lost while heartbeats are fine), if the peer is ready. Off by default.',
+          format: 'strict-boolean',
+          default: false,
+          env: 'DUALSIP_HA_SIP_TRAFFIC_LOSS',
+        },
+        windowMs: { doc: 'Window of the SIP traffic loss rule (ms).', format: 'nat', default: 10000, env: 'DUALSIP_HA_SIP_TRAFFIC_WINDOW_MS' },
+        minRequests: {
+          doc: 'Requests the window before a silent one must have had for the rule to fire (a pair that goes quiet gradually never switches over).',
+          format: 'nat',
+          default: 20,
+          env: 'DUALSIP_HA_SIP_TRAFFIC_MIN_REQUESTS',
+        },
+        probeIntervalMs: {
+          doc: 'The passive sends a SIP OPTIONS to the service address this often while the peer is active, so that callers going quiet never looks like lost traffic; 0: no probes.',
+          format: 'nat',
+          default: 1000,
+          env: 'DUALSIP_HA_SIP_TRAFFIC_PROBE_MS',
+        },
+      },
     },
     sync: {
       redis: {
@@ -179,6 +202,15 @@ export function checkHaConfig(c: HaConfig & { sip: { address: string } }): void 
     if (c.ha.witnessTimeoutMs < 10) problems.push(`ha.witnessTimeoutMs: must be at least 10 (got ${c.ha.witnessTimeoutMs})`);
     if (c.ha.witnessIntervalMs < c.ha.witnessTimeoutMs) problems.push(`ha.witnessIntervalMs: must be at least ha.witnessTimeoutMs (${c.ha.witnessTimeoutMs}) (got ${c.ha.witnessIntervalMs})`);
   }
+  const t = c.ha.sipTrafficLoss;
+  if (t.enabled) {
+    const minWindow = Math.max(500, 10 * c.ha.intervalMs);
+    if (t.windowMs < minWindow) problems.push(`ha.sipTrafficLoss.windowMs: must be at least ${minWindow} (500 ms and 10 heartbeat intervals) (got ${t.windowMs})`);
+    if (t.minRequests < 1) problems.push(`ha.sipTrafficLoss.minRequests: must be at least 1 (got ${t.minRequests})`);
+    if (t.probeIntervalMs !== 0 && (t.probeIntervalMs < 50 || t.probeIntervalMs * 3 > t.windowMs)) {
+      problems.push(`ha.sipTrafficLoss.probeIntervalMs: must be 0 (off) or 50..windowMs/3 (${Math.floor(t.windowMs / 3)}), so a window holds several probes (got ${t.probeIntervalMs})`);
+    }
+  }
   if (c.ha.paths.length === 0) problems.push('ha.paths: at least one heartbeat path is required (--hb sync=LOCAL:PORT,PEER:PORT)');
   if (!c.sync.peer.host) problems.push('sync.peer.host: required when ha.enabled is true');
   if (c.vip.mode === 'floating') {
@@ -212,6 +244,10 @@ export const HA_USAGE = `HA (issue 5; all off unless --ha):
   --witness IP             witness on the SIP network, repeatable: no takeover/step down when none answers (ha.witness, DUALSIP_HA_WITNESS=a,b)
   --witness-interval MS    witness probe round period  (ha.witnessIntervalMs)
   --witness-timeout MS     witness answer deadline     (ha.witnessTimeoutMs)
+  --sip-traffic-loss       switch over when the active receives no SIP (ha.sipTrafficLoss.enabled, DUALSIP_HA_SIP_TRAFFIC_LOSS)
+  --sip-traffic-window MS  window of that rule         (ha.sipTrafficLoss.windowMs)
+  --sip-traffic-min N      requests in the window before a silent one to arm it (ha.sipTrafficLoss.minRequests)
+  --sip-traffic-probe MS   passive's OPTIONS probe to the service address, 0 = off (ha.sipTrafficLoss.probeIntervalMs)
   --redis-host IP          local Redis (sync address)  (sync.redis.host)
   --redis-port N           local Redis port            (sync.redis.port)
   --redis-password S       Redis password              (sync.redis.password)
@@ -238,6 +274,10 @@ export const HA_FLAGS = {
   witness: { type: 'string', multiple: true },
   'witness-interval': { type: 'string' },
   'witness-timeout': { type: 'string' },
+  'sip-traffic-loss': { type: 'boolean' },
+  'sip-traffic-window': { type: 'string' },
+  'sip-traffic-min': { type: 'string' },
+  'sip-traffic-probe': { type: 'string' },
   'redis-host': { type: 'string' },
   'redis-port': { type: 'string' },
   'redis-password': { type: 'string' },
@@ -267,6 +307,9 @@ export function haFlagsToOverrides(f: HaFlagValues): Record<string, unknown> {
     'ha.witness': f.witness,
     'ha.witnessIntervalMs': f['witness-interval'],
     'ha.witnessTimeoutMs': f['witness-timeout'],
+    'ha.sipTrafficLoss.windowMs': f['sip-traffic-window'],
+    'ha.sipTrafficLoss.minRequests': f['sip-traffic-min'],
+    'ha.sipTrafficLoss.probeIntervalMs': f['sip-traffic-probe'],
     'sync.redis.host': f['redis-host'],
     'sync.redis.port': f['redis-port'],
     'sync.redis.password': f['redis-password'],
@@ -278,6 +321,7 @@ export function haFlagsToOverrides(f: HaFlagValues): Record<string, unknown> {
   };
   if (f.ha) o['ha.enabled'] = true;
   if (f.preferred) o['ha.preferred'] = true;
+  if (f['sip-traffic-loss']) o['ha.sipTrafficLoss.enabled'] = true;
   if (f['redis-start']) o['sync.redis.start'] = true;
   if (f['sync-peer'] !== undefined) {
     const ep = isEndpoint(f['sync-peer']);

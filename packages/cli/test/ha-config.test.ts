@@ -56,8 +56,25 @@ describe('HA config keys (node.id, ha.*, sync.*, vip.*)', () => {
     expect(() => loadNodeConfig({ env: { DUALSIP_HA_WITNESS: '198.18.1.254,198.18.1.254' } })).toThrow(/ha\.witness/);
   });
 
+  it('ha.sipTrafficLoss: off by default; flags and env', () => {
+    expect(loadNodeConfig({ env: {} }).ha.sipTrafficLoss).toEqual({ enabled: false, windowMs: 10000, minRequests: 20, probeIntervalMs: 1000 });
+    const f = loadNodeConfig({ env: {}, overrides: flagsToOverrides({ 'sip-traffic-loss': true, 'sip-traffic-window': '4000', 'sip-traffic-min': '8', 'sip-traffic-probe': '0' }) });
+    expect(f.ha.sipTrafficLoss).toEqual({ enabled: true, windowMs: 4000, minRequests: 8, probeIntervalMs: 0 });
+    const e = loadNodeConfig({ env: { DUALSIP_HA_SIP_TRAFFIC_LOSS: 'true', DUALSIP_HA_SIP_TRAFFIC_WINDOW_MS: '6000', DUALSIP_HA_SIP_TRAFFIC_MIN_REQUESTS: '3', DUALSIP_HA_SIP_TRAFFIC_PROBE_MS: '500' } });
+    expect(e.ha.sipTrafficLoss).toEqual({ enabled: true, windowMs: 6000, minRequests: 3, probeIntervalMs: 500 });
+  });
+
+  it('rejects ha.sipTrafficLoss values that are not numbers naming the key', () => {
+    expect(() => loadNodeConfig({ env: { DUALSIP_HA_SIP_TRAFFIC_WINDOW_MS: 'soon' } })).toThrow(/ha\.sipTrafficLoss\.windowMs/);
+    expect(() => loadNodeConfig({ env: { DUALSIP_HA_SIP_TRAFFIC_MIN_REQUESTS: '-1' } })).toThrow(/ha\.sipTrafficLoss\.minRequests/);
+    expect(() => loadNodeConfig({ env: { DUALSIP_HA_SIP_TRAFFIC_LOSS: 'maybe' } })).toThrow(/ha\.sipTrafficLoss\.enabled/);
+  });
+
   it.each([
     [['--ha'], 'node.id'],
+    [[...GOOD, '--sip-traffic-loss', '--sip-traffic-window', '200'], 'ha.sipTrafficLoss.windowMs'],
+    [[...GOOD, '--sip-traffic-loss', '--sip-traffic-min', '0'], 'ha.sipTrafficLoss.minRequests'],
+    [[...GOOD, '--sip-traffic-loss', '--sip-traffic-window', '3000', '--sip-traffic-probe', '1500'], 'ha.sipTrafficLoss.probeIntervalMs'],
     [[...GOOD, '--witness', 'gw.example'], 'ha.witness'],
     [[...GOOD, '--witness', '198.18.1.254', '--witness-timeout', '2000', '--witness-interval', '1000'], 'ha.witnessIntervalMs'],
     [[...GOOD, '--witness', '198.18.1.254', '--witness-timeout', '5'], 'ha.witnessTimeoutMs'],

@@ -7,7 +7,8 @@
  *
  * In a worker thread, pass the config as workerData. The process (or worker) posts
  * `{ type: 'ready', admin, sip }` once listening (process.send / parentPort), and
- * accepts `{ type: 'addListen' | 'removeListen', spec }` and `{ type: 'close' }` messages.
+ * accepts `{ type: 'addListen' | 'removeListen', spec }` and `{ type: 'close' }` messages,
+ * and `{ type: 'stats', id }`, answered `{ type: 'stats', id, stats }` (Engine.stats()).
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
@@ -53,7 +54,7 @@ export async function startEngineFromArgs(config: unknown): Promise<Engine> {
   return engine;
 }
 
-type Ctl = { type: 'addListen' | 'removeListen'; spec: ListenSpec } | { type: 'close' };
+type Ctl = { type: 'addListen' | 'removeListen'; spec: ListenSpec } | { type: 'close' } | { type: 'stats'; id: number };
 
 async function runAsMain(): Promise<void> {
   const raw = !isMainThread ? workerData : (process.argv[2] ?? process.env['DUALSIP_ENGINE_CONFIG']);
@@ -68,6 +69,17 @@ async function runAsMain(): Promise<void> {
   }
   post({ type: 'ready', admin: engine.adminAddress(), sip: engine.sipAddresses() });
   const onCtl = async (m: Ctl) => {
+    if (m.type === 'stats') {
+      // Answered under its own type (never 'error'), so it cannot be taken for a listen reply.
+      let stats: unknown;
+      try {
+        stats = engine.stats();
+      } catch {
+        stats = null;
+      }
+      post({ type: 'stats', id: m.id, stats });
+      return;
+    }
     try {
       if (m.type === 'close') {
         await engine.close();

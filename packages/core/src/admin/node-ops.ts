@@ -59,6 +59,8 @@ export interface OpsCallControl {
 
 /** The slice of HaNode NodeOps uses. */
 export type OpsHa = Pick<HaNode, 'nodeId' | 'role' | 'status' | 'on' | 'switchoverDrain' | 'accepting' | 'state'> & {
+  /** Set to run the controller's own switchovers (SIP traffic loss) through switchover(). */
+  switchoverRunner?: HaNode['switchoverRunner'];
   readonly controller: Pick<HaNode['controller'], 'requestSwitchover' | 'on' | 'status'>;
 };
 
@@ -132,6 +134,7 @@ export class NodeOps implements AdminNode {
     const ha = opts.ha;
     if (ha) {
       ha.switchoverDrain = (epoch) => this.#switchoverDrain(epoch);
+      ha.switchoverRunner = (reason) => this.switchover({ reason });
       ha.on('takeoverFinished', () => this.#m.takeover());
       ha.controller.on('pathDown', (path) => this.#m.heartbeatLost(path));
       ha.controller.on('peerLost', () => this.#m.peerLost());
@@ -385,7 +388,7 @@ export class NodeOps implements AdminNode {
     const t0 = this.#clock.now();
     const droppedBefore = cc.heldDropped ?? 0;
     try {
-      const res = await ha.controller.requestSwitchover({ force: opts.force ?? false, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+      const res = await ha.controller.requestSwitchover({ force: opts.force ?? false, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.reason ? { reason: opts.reason } : {}) });
       const p = this.#readPhase();
       const report: SwitchoverReport = {
         from: this.#o.nodeId,

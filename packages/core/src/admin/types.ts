@@ -43,6 +43,8 @@ export interface SwitchoverOptions {
   force?: boolean;
   /** How long to wait for the peer to report active. */
   timeoutMs?: number;
+  /** Why (role change reasons, logs); default 'operator switchover'. */
+  reason?: string;
 }
 
 export interface SwitchoverReport {

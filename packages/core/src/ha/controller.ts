@@ -22,6 +22,13 @@
  *    starting node after its wait) takes over only when a witness answers, else it stays
  *    passive with HA_ISOLATED; an active that reaches no witness steps down with
  *    HA_ISOLATED. A peer that said goodbye (Closed) needs no witness.
+ *  - SIP traffic loss (sipTraffic, off unless given): an active whose inbound SIP stopped
+ *    (decideSipTraffic: a whole window without a request after a window with at least
+ *    minRequests) raises HA_SIP_TRAFFIC_LOST and, only when the peer is passive, ready and
+ *    SIP-up, the pair is ready and (if configured) a witness answers, switches over
+ *    gracefully (the operator's switchover path). The rule runs on the active only and its
+ *    history starts when the node becomes active, so the new active arms only once it has
+ *    seen traffic itself (no ping-pong).
  */
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
@@ -38,6 +45,7 @@ import {
 } from './heartbeat.js';
 import { PathLiveness, PathState } from './path-liveness.js';
 import { CLAIMING_ROLES, Role, RoleMachine } from './role-machine.js';
+import { SipTrafficMonitor, type SipTrafficDecision, type SipTrafficStatus } from './sip-traffic.js';
 import { decidePeerLoss, WitnessMonitor, type PeerLossDecision, type WitnessOptions, type WitnessRound, type WitnessStatus } from './witness.js';
 
 export interface HaActions {
@@ -87,7 +95,18 @@ export interface HaControllerOptions {
   switchoverTimeoutMs?: number;
   /** Witness reachability check (split brain); absent or no addresses: off. */
   witness?: WitnessOptions;
+  /** SIP traffic loss rule (see sip-traffic.ts); absent: off. */
+  sipTraffic?: SipTrafficOptions;
   logger?: HaLogger;
+}
+
+export interface SipTrafficOptions {
+  windowMs: number;
+  minRequests: number;
+  /** Sampling period; default windowMs / 10. */
+  stepMs?: number;
+  /** The engine's cumulative count of inbound SIP requests; undefined: unknown this step. */
+  sample: () => Promise<number | undefined> | number | undefined;
 }
 
 export interface HaAlarm {
@@ -135,6 +154,8 @@ export interface HaStatus {
   counters: { sent: number; received: number; dropped: number; stallsExcused: number };
   /** Witness reachability; null when no witness is configured. */
   witness: WitnessStatus | null;
+  /** SIP traffic loss rule; null when off. */
+  sipTraffic: SipTrafficStatus | null;
 }
 
 export interface SwitchoverResult {
@@ -165,6 +186,8 @@ export type HaControllerEvents = {
   witnessRound: (round: WitnessRound) => void;
   /** Peer lost on every path and no witness answers (`stepDown`: this node was active and steps down). */
   isolated: (reason: string, stepDown: boolean) => void;
+  /** The active saw no inbound SIP for a whole window after traffic (`switchover`: it hands over now). */
+  sipTrafficLost: (reason: string, switchover: boolean) => void;
 };
 
 interface PeerView {
@@ -242,6 +265,15 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   private closePromise: Promise<void> | undefined;
   private switchoverRunning = false;
   private peerActiveWaiter: PeerActiveWaiter | undefined;
+  private readonly sipTraffic: SipTrafficMonitor | undefined;
+  private sipTrafficSwitchovers = 0;
+  /** Why the last lost decision did not switch over (logged when it changes). */
+  private sipTrafficBlocked: string | undefined;
+  /**
+   * How a switchover caused by SIP traffic loss runs; HaNode points it at the operator's
+   * switchover path (NodeOps: settle, flush, hold). Default: requestSwitchover.
+   */
+  sipTrafficSwitchover: ((reason: string) => Promise<unknown>) | undefined;
 
   constructor(opts: HaControllerOptions) {
     super();
@@ -277,6 +309,14 @@ export class HaController extends HaEmitter<HaControllerEvents> {
         throw new HaError({ code: 'ERR_HA_BAD_OPTIONS', message: 'witness intervalMs and timeoutMs must be > 0' });
       }
       this.witness = new WitnessMonitor({ ...w, clock: this.clock, onRound: (r) => this.onWitnessRound(r) });
+    }
+    if (opts.sipTraffic) {
+      const t = opts.sipTraffic;
+      try {
+        this.sipTraffic = new SipTrafficMonitor({ ...t, clock: this.clock, onDecision: (d) => this.onSipTraffic(d) });
+      } catch (err) {
+        throw new HaError({ code: 'ERR_HA_BAD_OPTIONS', message: (err as Error).message });
+      }
     }
     for (const p of opts.transport.paths) {
       if (this.paths.has(p.name)) throw new HaError({ code: 'ERR_HA_BAD_OPTIONS', message: `duplicate path name ${p.name}` });
@@ -415,6 +455,17 @@ export class HaController extends HaEmitter<HaControllerEvents> {
       alarms: [...this.alarms.values()].map((a) => ({ ...a })),
       counters: { ...this.counters },
       witness: this.witness ? this.witness.status(now, this.isolated) : null,
+      sipTraffic: this.sipTraffic
+        ? {
+            enabled: true,
+            state: this.sipTraffic.last?.state ?? (this.cur() === Role.Active ? 'learning' : null),
+            windowMs: this.sipTraffic.windowMs,
+            minRequests: this.sipTraffic.minRequests,
+            lastWindow: this.sipTraffic.last?.lastWindow ?? null,
+            prevWindow: this.sipTraffic.last?.prevWindow ?? null,
+            switchovers: this.sipTrafficSwitchovers,
+          }
+        : null,
     };
   }
 
@@ -427,7 +478,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
    * Refused when not active, when one is running, when the peer is unreachable, and
    * when the pair is not ready unless `force`.
    */
-  async requestSwitchover(opts: { force?: boolean; timeoutMs?: number } = {}): Promise<SwitchoverResult> {
+  async requestSwitchover(opts: { force?: boolean; timeoutMs?: number; reason?: string } = {}): Promise<SwitchoverResult> {
     if (this.closing) throw new HaError({ code: 'ERR_HA_CLOSED', message: 'controller is closed' });
     if (this.switchoverRunning) throw new HaError({ code: 'ERR_HA_SWITCHOVER_IN_PROGRESS', message: 'a switchover is already running' });
     if (this.cur() !== Role.Active) {
@@ -442,7 +493,8 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     const t0 = this.clock.now();
     const oldEpoch = this.#epoch;
     try {
-      this.setRole(Role.Draining, opts.force && !pair.ready ? 'operator switchover (forced)' : 'operator switchover');
+      const why = opts.reason ?? 'operator switchover';
+      this.setRole(Role.Draining, opts.force && !pair.ready ? `${why} (forced)` : why);
       if (this.actions.drain) {
         try {
           await this.actions.drain(oldEpoch);
@@ -461,8 +513,8 @@ export class HaController extends HaEmitter<HaControllerEvents> {
       }
       this.yielding = true;
       const waitPeer = this.waitForPeerActive(oldEpoch, opts.timeoutMs ?? this.switchoverTimeoutMs);
-      this.setRole(Role.SteppingDown, 'operator switchover: handing over');
-      this.enqueue(() => this.doBecomePassive('operator switchover'));
+      this.setRole(Role.SteppingDown, `${why}: handing over`);
+      this.enqueue(() => this.doBecomePassive(why));
       try {
         await waitPeer;
       } catch (err) {
@@ -779,6 +831,64 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     this.evaluate();
   }
 
+  // ------------------------------------------------------------------ SIP traffic loss
+
+  private onSipTraffic(d: SipTrafficDecision): void {
+    if (this.closing || this.cur() !== Role.Active) return;
+    if (d.state !== 'lost') {
+      if (d.lastWindow !== null && d.lastWindow > 0) {
+        this.sipTrafficBlocked = undefined;
+        this.clear('HA_SIP_TRAFFIC_LOST');
+      }
+      return;
+    }
+    const why = `no inbound SIP request for ${this.sipTraffic!.windowMs} ms after ${d.prevWindow} in the window before`;
+    if (d.fire) {
+      this.sipTrafficBlocked = undefined;
+      this.logger.warn({ windowMs: this.sipTraffic!.windowMs, prevWindow: d.prevWindow, lastWindow: d.lastWindow, minRequests: this.sipTraffic!.minRequests }, 'SIP traffic lost');
+    }
+    if (this.switchoverRunning) return;
+    const blocked = this.sipTrafficSwitchoverBlockers();
+    if (blocked.length > 0) {
+      const text = blocked.join('; ');
+      this.raise('HA_SIP_TRAFFIC_LOST', `SIP traffic lost: ${why}; no switchover: ${text}`);
+      if (this.sipTrafficBlocked !== text) {
+        this.sipTrafficBlocked = text;
+        this.logger.warn({ blocked }, 'SIP traffic lost: not switching over (alarm only)');
+        this.emit('sipTrafficLost', `${why}; no switchover: ${text}`, false);
+      }
+      return;
+    }
+    this.sipTrafficBlocked = undefined;
+    const reason = `SIP traffic lost: ${why}`;
+    this.clear('HA_SIP_TRAFFIC_LOST');
+    this.raise('HA_SIP_TRAFFIC_LOST', `${reason}; switching over to ${this.peerId}`);
+    this.sipTrafficSwitchovers++;
+    this.emit('sipTrafficLost', reason, true);
+    this.logger.warn({ peer: this.peerId }, 'SIP traffic lost: switching over to the peer');
+    const run = this.sipTrafficSwitchover ?? ((r: string) => this.requestSwitchover({ reason: r }));
+    void Promise.resolve()
+      .then(() => run(reason))
+      .catch((err: unknown) => this.logger.error({ err: (err as Error).message ?? String(err), code: (err as { code?: string }).code }, 'SIP traffic lost: switchover failed'));
+  }
+
+  /** Why a switchover for SIP traffic loss must not run now (empty: it may). */
+  private sipTrafficSwitchoverBlockers(): string[] {
+    const out: string[] = [];
+    const peer = this.peer?.msg;
+    if (!this.peerAlive() || !peer) return [`peer ${this.peerId} not reachable`];
+    if (peer.role !== Role.Passive) out.push(`peer is ${peer.role}`);
+    if (!peer.ready) out.push('peer not ready');
+    if (!peer.sipUp) out.push('peer SIP interface down');
+    const pair = this.pairReadiness(this.localReadiness());
+    for (const r of pair.reasons) if (!out.includes(r)) out.push(r);
+    if (this.witness) {
+      const round = this.witness.lastRound;
+      if (!round || !round.reachable) out.push('no witness answers');
+    }
+    return out;
+  }
+
   // ------------------------------------------------------------------ actions
 
   private startTakeover(reason: string): void {
@@ -1011,6 +1121,11 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   private setRole(to: Role, reason: string): void {
     const change = this.roles.transition(to, reason);
     this.peerFresh = false;
+    if (this.sipTraffic) {
+      // The rule runs on the active only; a new active starts with no history (anti-flap).
+      if (to === Role.Active && change.from !== Role.Draining) this.sipTraffic.start();
+      else if (to !== Role.Active && to !== Role.Draining) this.sipTraffic.stop();
+    }
     if (to === Role.Passive) {
       // Conditions that ended with this node holding nothing any more.
       this.clear('HA_TAKEOVER_NOT_READY');
@@ -1088,6 +1203,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     this.clearTimer('holdTimer');
     this.clearTimer('witnessConfirmTimer');
     this.witness?.stop();
+    this.sipTraffic?.stop();
     for (const p of this.paths.values()) p.stop();
   }
 }

@@ -46,4 +46,6 @@ export type HaAlarmCode =
   /** Peer lost on every path and no witness answers: this node is the cut-off one (no takeover / stepped down). */
   | 'HA_ISOLATED'
   /** No witness answered the last probe round (the witness rule cannot confirm a takeover). */
-  | 'HA_WITNESS_UNREACHABLE';
+  | 'HA_WITNESS_UNREACHABLE'
+  /** The active received no SIP request for a whole window after traffic (ha.sipTrafficLoss): switched over, or alarm only. */
+  | 'HA_SIP_TRAFFIC_LOST';

@@ -30,6 +30,18 @@ export {
   type WitnessStatus,
   type WitnessTargetStatus,
 } from './witness.js';
+export {
+  decideSipTraffic,
+  SipTrafficMonitor,
+  type SipTrafficDecision,
+  type SipTrafficInput,
+  type SipTrafficMonitorOptions,
+  type SipTrafficRuleOptions,
+  type SipTrafficSample,
+  type SipTrafficState,
+  type SipTrafficStatus,
+} from './sip-traffic.js';
+export { SipProbeSender, sipProbeRequest, type SipProbeOptions } from './sip-probe.js';
 export { FileEpochStore, MemoryEpochStore, type EpochStore } from './epoch-store.js';
 export {
   HaController,
@@ -41,4 +53,5 @@ export {
   type HaAlarm,
   type Readiness,
   type SwitchoverResult,
+  type SipTrafficOptions,
 } from './controller.js';

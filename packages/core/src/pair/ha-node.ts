@@ -17,7 +17,7 @@
 import type { SyncRecord, SyncNodeStatus } from '@dualsip/sync';
 import type { VipController } from '@dualsip/vip';
 import { systemClock as haSystemClock, type Clock } from '../ha/clock.js';
-import { HaController, type HaActions, type HaStatus, type HaAlarm } from '../ha/controller.js';
+import { HaController, type HaActions, type HaStatus, type HaAlarm, type SipTrafficOptions } from '../ha/controller.js';
 import { silentLogger, type HaLogger } from '../ha/emitter.js';
 import type { EpochStore } from '../ha/epoch-store.js';
 import type { HaAlarmCode } from '../ha/errors.js';
@@ -84,6 +84,8 @@ export interface HaNodeOptions {
   sipInterfaceUp?: () => boolean;
   /** Witness reachability check against split brain (see HaController); absent: off. */
   witness?: WitnessOptions;
+  /** SIP traffic loss rule (see HaController); absent: off. */
+  sipTraffic?: SipTrafficOptions;
   clock?: Clock;
   logger?: HaLogger;
   /** Shown in status(). */
@@ -140,6 +142,11 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
    * sync, wait until the passive has everything. Run by HaController.requestSwitchover.
    */
   switchoverDrain: ((epoch: number) => Promise<void>) | undefined;
+  /**
+   * The operator's switchover (set by NodeOps), run when the controller switches over by
+   * itself (SIP traffic loss). Unset: the controller's requestSwitchover.
+   */
+  switchoverRunner: ((reason: string) => Promise<unknown>) | undefined;
 
   readonly #o: HaNodeOptions;
   readonly #clock: Clock;
@@ -201,10 +208,12 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
       retryMs: opts.retryMs,
       sipInterfaceUp: opts.sipInterfaceUp,
       ...(opts.witness ? { witness: opts.witness } : {}),
+      ...(opts.sipTraffic ? { sipTraffic: opts.sipTraffic } : {}),
       clock: this.#clock,
       logger: this.#log,
     });
     this.controller.onListenerError = this.onListenerError;
+    this.controller.sipTrafficSwitchover = (reason) => (this.switchoverRunner ? this.switchoverRunner(reason) : this.controller.requestSwitchover({ reason }));
     this.controller.on('role', (role, epoch, reason) => {
       if (role === Role.Passive) void this.#ensureReplica('role passive');
       if (role === Role.Fenced) {

@@ -11,6 +11,7 @@ import {
   Role,
   type HaAlarmCode,
   type HeartbeatPathInfo,
+  type SipTrafficOptions,
 } from '../../src/ha/index.js';
 
 export const SECRET = 'pair-secret-for-tests';
@@ -93,7 +94,7 @@ function sleep(world: World, ms: number): Promise<void> {
 
 export function makeNode(
   world: World,
-  opts: { id: string; peerId: string; preferred?: boolean; store?: MemoryEpochStore; startupWaitMs?: number; witness?: FakeWitness },
+  opts: { id: string; peerId: string; preferred?: boolean; store?: MemoryEpochStore; startupWaitMs?: number; witness?: FakeWitness; sipTraffic?: SipTrafficOptions },
 ): TestNode {
   const store = opts.store ?? new MemoryEpochStore();
   const node = {
@@ -123,6 +124,7 @@ export function makeNode(
     switchoverTimeoutMs: 2000,
     readiness: () => (node.ready ? { ready: true, reasons: [] } : { ready: false, reasons: ['mirror behind'] }),
     sipInterfaceUp: () => node.sipUp,
+    ...(opts.sipTraffic ? { sipTraffic: opts.sipTraffic } : {}),
     ...(opts.witness
       ? {
           witness: {
