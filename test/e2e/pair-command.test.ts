@@ -2,7 +2,8 @@
 // calls go through the SIP port to the SIPp callee the command starts, killing the
 // active pid it prints hands the port and the calls to the other node, the killed node
 // comes back passive, and SIGTERM stops everything (no node, Redis or SIPp left).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupAll, explain, freePort, localHost, REPO_ROOT, Sipp } from '../harness/index.js';
 
@@ -16,6 +17,24 @@ function leftovers(dir: string): string[] {
     .filter((l) => l.includes(dir));
 }
 
+/** `dualsip status --json` with the pair's env, until `ok` (the roles settle after the election). */
+async function waitForStatus(env: Record<string, string>, ok: (st: any) => boolean): Promise<any> {
+  let last = '';
+  for (let i = 0; i < 50; i++) {
+    last = await new Promise<string>((resolve) =>
+      execFile(process.execPath, ['packages/cli/bin/dualsip.js', 'status', '--json'], { cwd: REPO_ROOT, env: { ...process.env, ...env } }, (_err, stdout, stderr) => resolve(stdout || stderr)),
+    );
+    try {
+      const st = JSON.parse(last);
+      if (ok(st)) return st;
+    } catch {
+      /* not JSON yet: the nodes are still starting */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`dualsip status never showed the expected state; last output:\n${last}`);
+}
+
 describe('dualsip pair (single host)', () => {
   it('elects one active, carries calls, survives kill -9 of the active, and stops cleanly on SIGTERM', async () => {
     const sipPort = await freePort('127.0.0.1');
@@ -24,6 +43,13 @@ describe('dualsip pair (single host)', () => {
     const dir = /logs and state: (\S+)/.exec(up.line)![1]!;
     const hint = await pair.waitForLine((l) => /kill -9 \d+/.test(l.line), { timeoutMs: 30_000 });
     const activePid = Number(/kill -9 (\d+)/.exec(hint.line)![1]);
+    // The operator commands work against the pair with the env file it printed.
+    const op = await pair.waitForLine((l) => l.line.includes('operate it:'), { timeoutMs: 5000 });
+    const envFile = /source (\S+)/.exec(op.line)![1]!;
+    const env = Object.fromEntries([...readFileSync(envFile, 'utf8').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+    expect(Object.keys(env).sort()).toEqual(['DUALSIP_ADMIN_TOKEN', 'DUALSIP_NODES']);
+    const status = await waitForStatus(env, (st) => st.nodes.map((n: { status?: { role?: string } }) => n.status?.role).sort().join() === 'active,passive');
+    expect(status.nodes.map((n: { name: string }) => n.name).sort()).toEqual(['a', 'b']);
     const calls = await Sipp.start({ scenario: 'uac', localIp: '127.0.0.1', remote: `127.0.0.1:${sipPort}`, calls: 20, rate: 10, holdMs: 5000, timeoutSec: 40, recvTimeoutMs: 10_000, name: 'caller' });
     await new Promise((r) => setTimeout(r, 2500));
     process.kill(activePid, 'SIGKILL');

@@ -6,7 +6,8 @@
  * passive), and everything stopped on Ctrl-C / SIGTERM.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, mkdirSync, type WriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import net from 'node:net';
 import dgram from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -109,6 +110,12 @@ export async function pairCommand(flags: PairFlagValues): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'dualsip-pair-'));
   const taken = new Set<number>([sipPort]);
   const [redisA, redisB, hbA, hbB] = [await freeBoth(taken), await freeBoth(taken), await freeUdp(), await freeUdp()];
+  // Each node's admin API on loopback, with a token made for this run, so the operator
+  // commands (status, switchover, drain, calls, drill) work against the pair at once.
+  const [adminA, adminB] = [await freeBoth(taken), await freeBoth(taken)];
+  const adminToken = randomBytes(12).toString('hex');
+  const nodesEnv = `a=http://127.0.0.1:${adminA},b=http://127.0.0.1:${adminB}`;
+  writeFileSync(join(dir, 'env'), `export DUALSIP_NODES=${nodesEnv}\nexport DUALSIP_ADMIN_TOKEN=${adminToken}\n`, { mode: 0o600 });
   const logLevel = flags['log-level'] ?? 'info';
 
   let callee: ChildProcess | undefined;
@@ -123,7 +130,7 @@ export async function pairCommand(flags: PairFlagValues): Promise<number> {
   }
 
   const mkNode = (id: 'a' | 'b'): PairNode => {
-    const me = id === 'a' ? { redis: redisA, hb: hbA } : { redis: redisB, hb: hbB };
+    const me = id === 'a' ? { redis: redisA, hb: hbA, admin: adminA } : { redis: redisB, hb: hbB, admin: adminB };
     const peer = id === 'a' ? { redis: redisB, hb: hbB } : { redis: redisA, hb: hbA };
     mkdirSync(join(dir, `redis-${id}`), { recursive: true });
     return {
@@ -142,6 +149,7 @@ export async function pairCommand(flags: PairFlagValues): Promise<number> {
         '--startup-wait', '1500', '--epoch-file', join(dir, `${id}.epoch`),
         '--redis-host', '127.0.0.1', '--redis-port', String(me.redis), '--redis-start', '--redis-dir', join(dir, `redis-${id}`),
         '--sync-peer', `127.0.0.1:${peer.redis}`, '--vip-mode', 'port',
+        '--admin-address', '127.0.0.1', '--admin-port', String(me.admin), '--admin-token', adminToken,
       ],
     };
   };
@@ -195,6 +203,8 @@ export async function pairCommand(flags: PairFlagValues): Promise<number> {
   const callerPort = await freeBoth(taken);
   say(`pair up on 127.0.0.1:${sipPort} (udp+tcp); calls route to ${routeDefault}${callee ? ' (a SIPp callee started by this command)' : ''}`);
   say(`place calls:   sipp -sn uac 127.0.0.1:${sipPort} -i 127.0.0.1 -p ${callerPort} -r 10 -m 200 -d 20000`);
+  say(`operate it:    source ${join(dir, 'env')}   then   pnpm dualsip status | calls | switchover | drill --back`);
+  say(`               (DUALSIP_NODES=${nodesEnv}; the admin token is in that file)`);
   say(`logs and state: ${dir}    stop: Ctrl-C`);
 
   await new Promise<void>((resolve) => {
