@@ -195,6 +195,9 @@ export class NodeOps implements AdminNode {
       witness: hs?.ha.witness
         ? { reachable: hs.ha.witness.reachable, isolated: hs.ha.witness.isolated, lastCheckMs: hs.ha.witness.lastCheckMs, targets: hs.ha.witness.targets.map((t) => ({ ...t })) }
         : null,
+      sipTraffic: hs?.ha.sipTraffic
+        ? { state: hs.ha.sipTraffic.state, windowMs: hs.ha.sipTraffic.windowMs, minRequests: hs.ha.sipTraffic.minRequests, lastWindow: hs.ha.sipTraffic.lastWindow, prevWindow: hs.ha.sipTraffic.prevWindow, switchovers: hs.ha.sipTraffic.switchovers }
+        : null,
       pairReady: hs ? hs.ha.pairReady : null,
       pairReasons: hs ? hs.ha.pairReasons : [],
       switchover: { running: this.#switching || (hs?.ha.switchoverInProgress ?? false), last: this.#lastSwitch, lastError: this.#lastSwitchError },

@@ -84,6 +84,8 @@ export interface NodeStatusView {
     lastCheckMs: number | null;
     targets: { address: string; reachable: boolean | null; lastOkMs: number | null; rttMs: number | null; lastError: string | null }[];
   } | null;
+  /** The SIP traffic loss rule (ha.sipTrafficLoss); null/absent when off or standalone. */
+  sipTraffic?: { state: string | null; windowMs: number; minRequests: number; lastWindow: number | null; prevWindow: number | null; switchovers: number } | null;
   pairReady: boolean | null;
   pairReasons: string[];
   switchover: { running: boolean; last: SwitchoverReport | null; lastError: { code: string; message: string } | null };
