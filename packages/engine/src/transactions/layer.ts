@@ -302,5 +302,12 @@ export function responseDestination(via: ParsedVia, info: ReceiveInfo): Destinat
   const port = via.rport !== undefined || isReliable(info.transport) ? info.remote.port : (via.port ?? 5060);
   const d: Destination = { transport: info.transport, address, port };
   if (info.connectionId !== undefined) d.connectionId = info.connectionId;
+  // §18.2.2: "If the connection is no longer open, the server SHOULD open a connection to the IP address in the
+  // received parameter, if present, using the port in the sent-by value, or the default port for that transport,
+  // if no port is specified." (The source port of a connection the far end opened is usually an ephemeral one.)
+  if (isReliable(info.transport)) {
+    const sentBy = via.port ?? 5060;
+    if (sentBy !== port) d.connectPort = sentBy;
+  }
   return d;
 }

@@ -346,13 +346,25 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
       conn = id !== undefined ? this.conns.get(id) : undefined;
       if (conn && conn.socket.destroyed) conn = undefined;
     }
+    // §18.2.2: "If the connection is no longer open, the server SHOULD open a connection to the IP address in the
+    // received parameter, if present, using the port in the sent-by value" — connectPort; an open connection to
+    // that address and port serves as well (e.g. the far end connected again after a takeover).
+    const port = dest.connectPort ?? dest.port;
+    if (!conn && port !== dest.port) {
+      const id = this.byRemote.get(remoteKey(dest.address, port));
+      conn = id !== undefined ? this.conns.get(id) : undefined;
+      if (conn && conn.socket.destroyed) conn = undefined;
+    }
     if (!conn) {
-      if (net.isIP(dest.address) === 0 || !Number.isInteger(dest.port) || dest.port <= 0 || dest.port > 65535) {
-        fail(new TransportError('ERR_BAD_DESTINATION', `bad TCP destination ${dest.address}:${dest.port}`));
+      if (net.isIP(dest.address) === 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+        fail(new TransportError('ERR_BAD_DESTINATION', `bad TCP destination ${dest.address}:${port}`));
         return;
       }
-      const socket = net.connect({ host: dest.address, port: dest.port, noDelay: true });
-      conn = this.addConnection(socket, false, { address: dest.address, port: dest.port });
+      // From the listening address (a floating IP on a pair) when it is a specific one, so the far end sees the
+      // address it knows us by, not whichever address the routing table picks.
+      const localAddress = this.tcpSourceAddress(dest.address);
+      const socket = net.connect({ host: dest.address, port, noDelay: true, ...(localAddress ? { localAddress } : {}) });
+      conn = this.addConnection(socket, false, { address: dest.address, port });
       const c = conn;
       socket.once('connect', () => {
         c.connected = true;
@@ -374,6 +386,17 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
     conn.socket.write(buf, (err) => {
       if (err && conn!.connected) fail(err);
     });
+  }
+
+  /** The TCP listening address to connect from toward `dest`: none for a wildcard listener or another address family. */
+  private tcpSourceAddress(dest: string): string | undefined {
+    const family = familyOf(dest);
+    for (const t of this.tcpServers) {
+      const a = t.local.address;
+      if (a === '0.0.0.0' || a === '::' || familyOf(a) !== family) continue;
+      return a;
+    }
+    return undefined;
   }
 
   /**

@@ -14,6 +14,11 @@ export interface Destination {
   port: number;
   /** TCP: send on this connection if it is still open. */
   connectionId?: string;
+  /**
+   * TCP: the port to open a new connection to when neither `connectionId` nor a connection to address:port is
+   * open (a response: the top Via's sent-by port, RFC 3261 §18.2.2). Default `port`.
+   */
+  connectPort?: number;
 }
 
 export interface ListenSpec {

@@ -135,7 +135,7 @@ describe('INVITE server transaction (§17.2.1)', () => {
     st.respond(createResponse(inv, 480));
     h.clock.advance(10_000);
     expect(h.sent).toHaveLength(1);
-    expect(h.sent[0]!.dest).toEqual({ transport: 'tcp', address: '198.18.0.1', port: 40001, connectionId: 'tcp-9' });
+    expect(h.sent[0]!.dest).toEqual({ transport: 'tcp', address: '198.18.0.1', port: 40001, connectionId: 'tcp-9', connectPort: 5070 });
     h.layer.receive(ackFor(inv), tcpInfo);
     expect(st.state).toBe(IstState.Terminated);
     expect(h.layer.size).toBe(0);
@@ -175,6 +175,20 @@ describe('INVITE server transaction (§17.2.1)', () => {
     expect(h.requests[1]!.st!.responseDestination).toEqual({ transport: 'udp', address: '198.18.5.5', port: 5070 });
     h.layer.receive(request('OPTIONS', { via: 'SIP/2.0/UDP 198.18.0.1:5070;branch=z9hG4bKsame' }), udpInfo);
     expect(getHeader(h.requests[2]!.req, 'Via')).toBe('SIP/2.0/UDP 198.18.0.1:5070;branch=z9hG4bKsame');
+  });
+
+  it('§18.2.2 over TCP: the connection the request came on, else a new connection to the received address and the sent-by port', () => {
+    const h = harness();
+    // a phone that connected from an ephemeral port and listens on 5070
+    const tcp = { transport: 'tcp' as const, remote: { address: '198.18.5.5', port: 40123 }, local: { address: '198.18.1.100', port: 5060 }, connectionId: 'tcp-7' };
+    h.layer.receive(request('OPTIONS', { via: 'SIP/2.0/TCP 10.0.0.1:5070;branch=z9hG4bKtcp' }), tcp);
+    expect(h.requests[0]!.st!.responseDestination).toEqual({ transport: 'tcp', address: '198.18.5.5', port: 40123, connectionId: 'tcp-7', connectPort: 5070 });
+    // no port in sent-by: "or the default port for that transport"
+    h.layer.receive(request('OPTIONS', { via: 'SIP/2.0/TCP 198.18.5.5;branch=z9hG4bKtcpdefault' }), tcp);
+    expect(h.requests[1]!.st!.responseDestination).toMatchObject({ connectionId: 'tcp-7', connectPort: 5060 });
+    // sent-by port = source port: nothing to add
+    h.layer.receive(request('OPTIONS', { via: 'SIP/2.0/TCP 198.18.5.5:40123;branch=z9hG4bKtcpsame' }), tcp);
+    expect(h.requests[2]!.st!.responseDestination).toEqual({ transport: 'tcp', address: '198.18.5.5', port: 40123, connectionId: 'tcp-7' });
   });
 
   it('requests with the same branch from a different sent-by are different transactions (§17.2.3)', () => {

@@ -165,6 +165,40 @@ describe('TransportLayer', () => {
     expect(info.connectionId).toMatch(/^tcp-/);
   });
 
+  it('TCP: when the connection is gone, a new one to connectPort (§18.2.2 sent-by), from the listening address', async () => {
+    const server = await layer([{ transport: 'tcp' }]);
+    // the far end listens here; its first connection came from elsewhere and is closed
+    const phone = net.createServer();
+    await new Promise<void>((r) => phone.listen(0, '127.0.0.1', () => r()));
+    const phonePort = (phone.address() as net.AddressInfo).port;
+    const accepted = new Promise<net.Socket>((r) => phone.once('connection', r));
+    const client = net.connect(server.listening()[0]!.port, '127.0.0.1');
+    const [, info] = await (client.write(msg(1)), next<[Buffer, ReceiveInfo]>(server, 'message'));
+    const closed = next(server, 'connectionClosed');
+    client.destroy();
+    await closed;
+    server.send(msg(2), { transport: 'tcp', address: '127.0.0.1', port: info.remote.port, connectionId: info.connectionId, connectPort: phonePort });
+    const sock = await accepted;
+    const data = await new Promise<Buffer>((r) => sock.once('data', r));
+    expect(data.toString()).toBe(msg(2).toString());
+    // "the address it knows us by": the listener's address, not whatever the route picks
+    expect(sock.remoteAddress).toBe('127.0.0.1');
+    expect(server.connectionCount).toBe(1);
+    sock.destroy();
+    await new Promise<void>((r) => phone.close(() => r()));
+  });
+
+  it('TCP: a new connection leaves from the listening address when it is a specific one', async () => {
+    const server = await layer([{ transport: 'tcp' }]);
+    const from = new TransportLayer({ listen: [{ transport: 'tcp', address: '127.0.0.2', port: 0 }], tuneSysctl: false });
+    open.push(from);
+    await from.start();
+    const got = next<[Buffer, ReceiveInfo]>(server, 'message');
+    from.send(msg(1), { transport: 'tcp', address: '127.0.0.1', port: server.listening()[0]!.port });
+    const [, info] = await got;
+    expect(info.remote.address).toBe('127.0.0.2');
+  });
+
   it('TCP: a refused connect is reported to onError', async () => {
     const t = await layer([{ transport: 'udp' }]);
     const probe = net.createServer();
