@@ -269,6 +269,8 @@ export class HaController extends HaEmitter<HaControllerEvents> {
   private sipTrafficSwitchovers = 0;
   /** Why the last lost decision did not switch over (logged when it changes). */
   private sipTrafficBlocked: string | undefined;
+  /** After a failed switchover for traffic loss, the next attempt waits one window. */
+  private sipTrafficRetryAt = 0;
   /**
    * How a switchover caused by SIP traffic loss runs; HaNode points it at the operator's
    * switchover path (NodeOps: settle, flush, hold). Default: requestSwitchover.
@@ -847,7 +849,7 @@ export class HaController extends HaEmitter<HaControllerEvents> {
       this.sipTrafficBlocked = undefined;
       this.logger.warn({ windowMs: this.sipTraffic!.windowMs, prevWindow: d.prevWindow, lastWindow: d.lastWindow, minRequests: this.sipTraffic!.minRequests }, 'SIP traffic lost');
     }
-    if (this.switchoverRunning) return;
+    if (this.switchoverRunning || this.clock.now() < this.sipTrafficRetryAt) return;
     const blocked = this.sipTrafficSwitchoverBlockers();
     if (blocked.length > 0) {
       const text = blocked.join('; ');
@@ -869,7 +871,10 @@ export class HaController extends HaEmitter<HaControllerEvents> {
     const run = this.sipTrafficSwitchover ?? ((r: string) => this.requestSwitchover({ reason: r }));
     void Promise.resolve()
       .then(() => run(reason))
-      .catch((err: unknown) => this.logger.error({ err: (err as Error).message ?? String(err), code: (err as { code?: string }).code }, 'SIP traffic lost: switchover failed'));
+      .catch((err: unknown) => {
+        this.sipTrafficRetryAt = this.clock.now() + this.sipTraffic!.windowMs;
+        this.logger.error({ err: (err as Error).message ?? String(err), code: (err as { code?: string }).code, retryInMs: this.sipTraffic!.windowMs }, 'SIP traffic lost: switchover failed');
+      });
   }
 
   /** Why a switchover for SIP traffic loss must not run now (empty: it may). */

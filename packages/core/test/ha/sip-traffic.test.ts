@@ -236,6 +236,23 @@ describe('HaController: switchover on SIP traffic loss (manual clock)', () => {
     expect(t.a.ctl.role).toBe(Role.Active);
   });
 
+  it('a switchover that fails is retried once per window while the silence lasts, not at every sample', async () => {
+    const t = await trafficPair();
+    let attempts = 0;
+    t.a.ctl.sipTrafficSwitchover = async (reason) => {
+      attempts++;
+      expect(reason).toMatch(/^SIP traffic lost/);
+      throw new Error('injected switchover failure');
+    };
+    t.dropped.add('node-a');
+    await run(t.world, W + 3 * STEP, { step: 50 });
+    expect(attempts).toBe(1);
+    await run(t.world, 3 * W, { step: 50 });
+    expect(attempts).toBeGreaterThanOrEqual(3);
+    expect(attempts).toBeLessThanOrEqual(4);
+    expect(t.a.ctl.role).toBe(Role.Active);
+  });
+
   it('a witness configured and none answering: alarm only', async () => {
     const w = fakeWitness({ intervalMs: 500, timeoutMs: 200 });
     const t = await trafficPair({ witness: w });
