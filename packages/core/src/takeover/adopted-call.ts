@@ -4,7 +4,7 @@ import type { CallRecord } from '../records/call-record.js';
 import type { CallRecordStore } from '../records/call-record-store.js';
 import type { DialogLike, IncomingRequestLike, ResponseLike, SipMessageLike } from '../srf-surface.js';
 import { AdoptedCallState, isAdoptedFinal, transitionAdopted } from './adopted-call-state.js';
-import { cseqOf, header, inDialogHeaders, otherSide, requestUriOf, type Side } from './in-dialog.js';
+import { cseqOf, header, inDialogHeaders, otherSide, outboundProxyOf, requestUriOf, type Side } from './in-dialog.js';
 import type { AckFn, DialogConstructor, ResumedInvite, SentRequestLike, TakeoverResponseLike, TakeoverSrfLike } from './types.js';
 import { canResume, controlUri, RESUME_UAS, resumeConfirmed, resumeUacHeaders, resumeUasHeader } from './resume.js';
 import { tagOf } from './in-dialog.js';
@@ -189,7 +189,9 @@ export class AdoptedCall {
         fn();
       };
       try {
-        this.#o.srf.request(requestUriOf(leg), { method, headers, ...(opts.body ? { body: opts.body } : {}) }, (err, sent) => {
+        const uri = requestUriOf(leg);
+        const proxy = outboundProxyOf(leg, uri);
+        this.#o.srf.request(uri, { method, headers, ...(opts.body ? { body: opts.body } : {}), ...(proxy ? { proxy } : {}) }, (err, sent) => {
           if (err || !sent) {
             done(() => reject(err ?? new Error('request not sent')));
             return;
@@ -437,7 +439,8 @@ export class AdoptedCall {
         resolve(true);
       };
       try {
-        this.#o.srf.request(b.requestUri, { method: 'INVITE', headers: resumeUacHeaders(b), ...(b.localSdp ? { body: b.localSdp } : {}) }, (err, sent) => {
+        const proxyB = outboundProxyOf(b, b.requestUri);
+        this.#o.srf.request(b.requestUri, { method: 'INVITE', headers: resumeUacHeaders(b), ...(b.localSdp ? { body: b.localSdp } : {}), ...(proxyB ? { proxy: proxyB } : {}) }, (err, sent) => {
           if (err || !sent) {
             this.#log.warn({ err }, 'resume: callee INVITE not resumed');
             // RFC 3261 §21.4.18 480: "the callee's end system was contacted successfully but the callee is currently unavailable"

@@ -45,6 +45,24 @@ export function requestUriOf(leg: LegRecord): string {
   return m ? m[1]! : t;
 }
 
+/**
+ * Where a request inside the leg's dialog goes when the remote target alone would pick the wrong transport.
+ * RFC 3263 §4.1: for a numeric target without a transport parameter "the client SHOULD use UDP for a SIP URI".
+ * A phone or gateway that talked to the old active over TCP often puts no transport parameter in its Contact
+ * (it may listen on TCP only), and the connection the old active reused died with it. RFC 3261 §18.1.1 then
+ * has the UAC open a new connection; to keep the leg's transport the request goes through the target itself
+ * as outbound proxy with transport=tcp (drachtio-srf's `proxy` option), so the Request-URI stays the remote
+ * target (§12.2.1.1: "the UAC MUST place the remote target URI into the Request-URI"). Undefined for UDP legs,
+ * when a route set decides (its first URI names the transport), or when the target names a transport.
+ */
+export function outboundProxyOf(leg: LegRecord, uri: string = requestUriOf(leg)): string | undefined {
+  const transport = (leg.transport || 'udp').toLowerCase();
+  if (transport === 'udp' || leg.routeSet.length > 0 || /;\s*transport=/i.test(uri)) return undefined;
+  const m = /^sip:(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>?]+)(?::(\d+))?/i.exec(uri.trim());
+  if (!m) return undefined;
+  return `sip:${m[1]}:${m[2] ?? '5060'};transport=${transport}`;
+}
+
 /** The dialog key of one leg as seen from us: Call-ID, our tag, their tag. */
 export function legKey(callId: string, localTag: string, remoteTag: string): string {
   return `${callId}\u0000${localTag}\u0000${remoteTag}`;

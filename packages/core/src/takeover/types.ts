@@ -41,7 +41,7 @@ export type TakeoverHandler = (req: IncomingRequestLike, res: TakeoverResponseLi
 export interface TakeoverSrfLike {
   request(
     uri: string,
-    opts: { method: string; headers: Record<string, string>; body?: string },
+    opts: { method: string; headers: Record<string, string>; body?: string; proxy?: string },
     cb: (err: unknown, req?: SentRequestLike) => void,
   ): unknown;
   bye?(h: TakeoverHandler): unknown;
