@@ -43,6 +43,10 @@ export interface PairNodeOptions {
   witness?: { addresses: string[]; intervalMs?: number; timeoutMs?: number };
   /** Extra CLI arguments (e.g. the admin API). */
   extraArgs?: string[];
+  /** --sip-transports (default ['udp']). */
+  transports?: readonly string[];
+  /** The default route (default sip:<callee>:5060). */
+  routeDefault?: string;
 }
 
 export type NodeName = 'a' | 'b';
@@ -88,8 +92,8 @@ export async function startPairNode(topo: Topology, id: NodeName, dir: string, o
     host: topo.host(id),
     sipAddress: ADDR[id].sip,
     sipPort: 5060,
-    transports: ['udp'],
-    routeDefault: `sip:${ADDR.callee}:5060`,
+    transports: opts.transports ?? ['udp'],
+    routeDefault: opts.routeDefault ?? `sip:${ADDR.callee}:5060`,
     ...(opts.routes ? { routes: opts.routes } : {}),
     logLevel: 'info',
     extraArgs: haArgs(id, dir, opts),
