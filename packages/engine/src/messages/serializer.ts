@@ -94,7 +94,10 @@ function build(msg: SipMessage): Buffer {
   if (!wroteLength) head += `Content-Length: ${body.length}\r\n`;
   head += '\r\n';
   const headLen = Buffer.byteLength(head, 'utf8');
-  const out = Buffer.allocUnsafe(headLen + body.length);
+  // Its own memory, not a slice of Node's shared 8 KiB pool: these bytes live as long as the message (a
+  // transaction keeps its response up to 32 s for retransmissions), and a pooled slice would keep the
+  // whole slab, and all the short-lived buffers cut from it, alive that long (~9 KB per call at 300 calls/s).
+  const out = Buffer.allocUnsafeSlow(headLen + body.length);
   out.write(head, 0, headLen, 'utf8');
   if (body.length) body.copy(out, headLen);
   return out;

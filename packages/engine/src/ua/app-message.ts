@@ -54,7 +54,7 @@ export function parseAppMessage(text: string): AppMessage {
     if (!TOKEN.test(name)) throw new AppMessageError(`invalid header name: ${name.slice(0, 80)}`);
     headers.push({ name: canonicalName(name), value: line.slice(c + 1).trim() });
   }
-  const body = Buffer.from(text.slice(bodyStart), 'utf8');
+  const body = ownBytes(text.slice(bodyStart));
   if (start.startsWith('SIP/')) {
     const m = /^SIP\/2\.0\s+(\d{3})(?:\s+(.*))?$/.exec(start);
     if (!m) throw new AppMessageError(`invalid status line: ${start.slice(0, 80)}`);
@@ -65,4 +65,17 @@ export function parseAppMessage(text: string): AppMessage {
   const m = /^([A-Za-z]+)\s+(\S+)(?:\s+SIP\/2\.0)?$/.exec(start);
   if (!m) throw new AppMessageError(`invalid request line: ${start.slice(0, 80)}`);
   return { kind: 'request', method: m[1]!.toUpperCase(), uri: m[2]!, headers, body };
+}
+
+/**
+ * UTF-8 bytes of `s` in memory of their own. Buffer.from() would cut a small string's bytes from Node's
+ * shared 8 KiB pool; a message body lives as long as its transaction (up to 32 s) and would keep the whole
+ * slab alive with it.
+ */
+function ownBytes(s: string): Buffer {
+  if (s.length === 0) return Buffer.alloc(0);
+  const n = Buffer.byteLength(s, 'utf8');
+  const b = Buffer.allocUnsafeSlow(n);
+  b.write(s, 0, n, 'utf8');
+  return b;
 }
