@@ -63,12 +63,15 @@ export class InviteServerTransaction extends ServerTransactionBase<IstState> imp
         } else if (s < 300) {
           // RFC 6026 §8.5: "If, while in the "Proceeding" state, the TU passes a 2xx response to the server transaction, the server transaction MUST pass this response to the transport layer for transmission. It is not retransmitted by the server transaction; retransmissions of 2xx responses are handled by the TU. The server transaction MUST then transition to the "Accepted" state."
           this.transition(IstState.Accepted);
+          // Only the "Proceeding" state retransmits a provisional response: let it go (Accepted lasts 64*T1).
+          this.lastProvisional = undefined;
           // RFC 6026 §8.7: Timer L "64*T1": "When Timer L fires and the state machine is in the "Accepted" state, the machine MUST transition to the "Terminated" state."
           this.timers.start('L', 64 * this.ctx.timers.t1, () => this.transition(IstState.Terminated));
           this.transmit(res);
         } else {
           // §17.2.1: "While in the "Proceeding" state, if the TU passes a response with status code from 300 to 699 to the server transaction, the response MUST be passed to the transport layer for transmission, and the state machine MUST enter the "Completed" state."
           this.lastFinal = res;
+          this.lastProvisional = undefined;
           this.transition(IstState.Completed);
           if (!this.transmit(res)) return;
           const { t1 } = this.ctx.timers;
@@ -127,6 +130,8 @@ export class InviteServerTransaction extends ServerTransactionBase<IstState> imp
           this.timers.stop('G');
           this.timers.stop('H');
           this.transition(IstState.Confirmed);
+          // Nothing is retransmitted from here on.
+          this.lastFinal = undefined;
           // §17.2.1: "When this state is entered, timer I is set to fire in T4 seconds for unreliable transports, and zero seconds for reliable transports."
           this.emit('ack', req);
           if (!this.at(IstState.Confirmed)) return;
