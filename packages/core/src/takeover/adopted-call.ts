@@ -24,6 +24,8 @@ export interface AdoptedCallOptions {
   mode: AdoptionMode;
   /** Added to the first CSeq we send on each leg, above the mirrored one (margin for mirror lag). */
   cseqSkip: number;
+  /** A resumed ringing call answered here: how long the caller's ACK may take (default 64*T1). */
+  ackTimeoutMs?: number;
   /** drachtio-srf's Dialog class ('reinvite' mode). */
   Dialog?: DialogConstructor;
   /** Called once with the final record of the call. */
@@ -84,6 +86,8 @@ export class AdoptedCall {
   readonly #pendingAck: Partial<Record<Side, AckFn>> = {};
   #relayBusy = false;
   #forgotten = false;
+  /** A resumed call's 2xx to the caller waits for its ACK (either way it arrives: srf's fnAck or a matched ACK). */
+  #ackFromA?: () => void;
   #resolveDone!: () => void;
   readonly done: Promise<void>;
 
@@ -402,10 +406,16 @@ export class AdoptedCall {
     let canceled = false;
     let sentB: SentRequestLike | undefined;
     let bProvisional = b.state === 'early';
-    const replyA = (status: number, reason: string, opts: { body?: string; headers?: Record<string, string> } = {}, cb?: (err: unknown, msg: SipMessageLike) => void): void => {
+    const replyA = (
+      status: number,
+      reason: string,
+      opts: { body?: string; headers?: Record<string, string> } = {},
+      cb?: (err: unknown, msg: SipMessageLike) => void,
+      fnAck?: (ack: SipMessageLike) => void,
+    ): void => {
       try {
         if (a.res.finalResponseSent || canceled) return;
-        a.res.send(status, reason, { headers: opts.headers ?? {}, ...(opts.body ? { body: opts.body } : {}) }, cb);
+        a.res.send(status, reason, { headers: opts.headers ?? {}, ...(opts.body ? { body: opts.body } : {}) }, cb, fnAck);
       } catch (err) {
         this.#log.warn({ err, status }, 'resume: response to the caller not sent');
       }
@@ -420,11 +430,16 @@ export class AdoptedCall {
         this.#log.info({ err }, 'resume: CANCEL to the callee failed');
       }
     };
+    let giveUp: (() => void) | undefined;
     a.req.on('cancel', () => {
       // RFC 3261 §9.2: the engine answered the CANCEL 200 and the INVITE 487; we cancel the callee.
       canceled = true;
       this.#patch((r) => (r.endReason = 'canceled'));
       cancelB();
+      // §9.1: "If there is no final response for the original request in 64*T1 seconds ..., the client SHOULD
+      // then consider the original transaction cancelled and SHOULD destroy the client transaction handling
+      // the original request." (A callee that lost its connection with the old active may never answer.)
+      this.#o.clock.setTimeout(() => giveUp?.(), this.#o.ackTimeoutMs ?? TXN_TIMEOUT_MS);
     });
     return new Promise<boolean>((resolve) => {
       const fail = (status: number, reason: string, endReason: string): void => {
@@ -437,6 +452,9 @@ export class AdoptedCall {
           r.b.state = 'terminated';
         });
         resolve(true);
+      };
+      giveUp = () => {
+        if (this.#state === AdoptedCallState.Ringing) fail(487, 'Request Terminated', 'canceled');
       };
       try {
         const proxyB = outboundProxyOf(b, b.requestUri);
@@ -489,7 +507,24 @@ export class AdoptedCall {
               fail(487, 'Request Terminated', 'canceled');
               return;
             }
+            // RFC 3261 §13.3.1.4: "If the server retransmits the 2xx response for 64*T1 seconds without receiving
+            // an ACK, the dialog is confirmed, but the session SHOULD be terminated. This is accomplished with a
+            // BYE". The SIP server BYEs the caller itself (drachtio-server and our engine alike); the callee's leg
+            // is ours to release.
+            let acked = false;
+            const ackGuard = this.#o.clock.setTimeout(() => {
+              if (acked || this.#state !== AdoptedCallState.Answered) return;
+              this.#log.info('resume: no ACK from the caller for the 200; releasing the callee');
+              void this.#teardown('a', 'ack-timeout');
+            }, this.#o.ackTimeoutMs ?? TXN_TIMEOUT_MS);
+            const onAckA = (): void => {
+              acked = true;
+              this.#ackFromA = undefined;
+              this.#o.clock.clearTimeout(ackGuard);
+            };
+            this.#ackFromA = onAckA;
             replyA(200, 'OK', { body: res.body || undefined, headers: bodyHeaders(res) }, (e, msg) => {
+              if (e) this.#o.clock.clearTimeout(ackGuard);
               if (e) {
                 this.#log.warn({ err: e }, 'resume: 200 to the caller not sent; releasing the callee');
                 this.#patch((r) => {
@@ -518,7 +553,7 @@ export class AdoptedCall {
               this.#o.onLegsKnown?.(this);
               this.#log.info('resume: ringing call answered after takeover');
               resolve(true);
-            });
+            }, onAckA);
           });
         });
       } catch (err) {
@@ -600,6 +635,7 @@ export class AdoptedCall {
   }
 
   onAck(side: Side, ack: SipMessageLike): void {
+    if (side === 'a') this.#ackFromA?.();
     const pending = this.#pendingAck[side];
     if (!pending) return;
     delete this.#pendingAck[side];

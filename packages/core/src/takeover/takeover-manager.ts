@@ -46,6 +46,8 @@ export interface TakeoverOptions {
   cseqSkip?: number;
   /** How long an ended adopted call still answers late requests (e.g. BYE retransmissions) with 200. Default 32 s (64*T1). */
   lingerMs?: number;
+  /** A ringing call resumed and answered here: how long the caller's ACK may take before the callee is released. Default 32 s (64*T1). */
+  ackTimeoutMs?: number;
   /** drachtio-srf's `Srf.Dialog` ('reinvite' mode); loaded from drachtio-srf when not given. */
   Dialog?: DialogConstructor;
 }
@@ -233,6 +235,7 @@ export class TakeoverManager extends TypedEmitter<TakeoverManagerEvents> {
         clock: this.#o.clock,
         mode: this.mode,
         cseqSkip: this.#o.cseqSkip ?? 0,
+        ackTimeoutMs: this.#o.ackTimeoutMs,
         Dialog,
         onFinal: (rec) => this.emit('callEnded', rec),
         awaitResumed: (aCallId) => this.#awaitResumed(aCallId),

@@ -127,4 +127,51 @@ describe('takeover of a ringing call (resume)', () => {
     expect(res.sent).toHaveLength(0); // the engine answered the INVITE 487 itself
     expect(ended.map((e) => [e.state, e.endStatus, e.endReason])).toEqual([['failed', 487, 'canceled']]);
   });
+
+  it('§13.3.1.4: no ACK from the caller for the 200 within 64*T1: the callee is released with BYE (the SIP server BYEs the caller); an ACK in time keeps the call', async () => {
+    for (const acked of [false, true]) {
+      const { srf, mgr, ended, clock } = setup();
+      const rec = ringingRecord(acked ? 'r-acked' : 'r-lost');
+      await mgr.adoptCalls([rec]);
+      await flush();
+      const { res } = engineResumes(srf, mgr, rec);
+      await flush();
+      srf.sent[1]!.respond(200, 'OK', { body: SDP_B, headers: { To: `<${rec.b.remoteUri}>;tag=${rec.b.remoteTag}`, Contact: '<sip:bob@198.18.0.20:5080>', 'Content-Type': 'application/sdp' } });
+      await flush();
+      expect(res.sent.map((x) => x.status)).toEqual([200]);
+      if (acked) res.fnAck!(srf.incoming('ACK', fromParty(rec.a, 'ACK', 1)).req);
+      clock.advance(32_000);
+      await flush();
+      if (acked) {
+        expect(srf.sent.map((x) => x.method)).toEqual(['OPTIONS', 'INVITE']);
+        expect(mgr.size).toBe(1);
+        continue;
+      }
+      expect(srf.sent.map((x) => x.method)).toEqual(['OPTIONS', 'INVITE', 'BYE']);
+      expect(srf.sent[2]!.headers['Call-ID']).toBe(rec.b.callId);
+      srf.sent[2]!.respond(200);
+      await flush();
+      expect(ended.map((e) => [e.state, e.endReason])).toEqual([['ended', 'ack-timeout']]);
+    }
+  });
+
+  it('§9.1: the caller CANCELs and the callee never answers the INVITE: after 64*T1 the call ends as canceled (487), one record', async () => {
+    const { srf, mgr, ended, clock } = setup();
+    const rec = ringingRecord();
+    await mgr.adoptCalls([rec]);
+    await flush();
+    const { req } = engineResumes(srf, mgr, rec);
+    await flush();
+    (srf.sent[1]!.msg as unknown as { cancel: () => void }).cancel = () => {};
+    req.emit('cancel', {});
+    clock.advance(31_000);
+    await flush();
+    expect(ended).toHaveLength(0);
+    clock.advance(1_000);
+    await flush();
+    expect(ended.map((e) => [e.state, e.endStatus, e.endReason])).toEqual([['failed', 487, 'canceled']]);
+    srf.sent[1]!.respond(487, 'Request Terminated'); // a late 487 changes nothing
+    await flush();
+    expect(ended).toHaveLength(1);
+  });
 });

@@ -122,6 +122,8 @@ async function startNode(sipPort: number, calleePort: number, policy: 'reject' |
     srf: { host: '127.0.0.1', port: engine.adminAddress().port, secret: SECRET },
     routing: { rules: [], default: `sip:127.0.0.1:${calleePort};transport=tcp` },
     drainTimeoutMs: 1000,
+    // 64*T1 with the engine's T1 above
+    takeover: { ackTimeoutMs: 6400 },
   });
   await cc.start();
   const ended: CallRecord[] = [];
@@ -264,5 +266,42 @@ describe.skipIf(!haveSipp)('takeover of calls with TCP legs (SIPp -t t1 on both 
     expect(new Set(t.n2.ended.map((e) => e.id)).size).toBe(K + 1);
     expect(t.n2.ended.filter((e) => e.id !== t.sacrificial.id).map((e) => e.endReason)).toEqual(Array(K).fill('drain-timeout'));
     expect(t.n2.ended.find((e) => e.id === t.sacrificial.id)?.endReason).toBe('sacrificial');
+  }, 60_000);
+
+  it('(d) ringing calls: the callee answers after the takeover on its new connection, the 200 reaches the TCP caller on a connection the new node opens to its Via sent-by', async () => {
+    const d = dirs();
+    const sipPort = await freePort();
+    const calleePort = await freePort();
+    const callerPort = await freePort();
+    const n1 = await startNode(sipPort, calleePort, 'app');
+    const node = `127.0.0.1:${sipPort}`;
+    const uas = runSipp(['-sf', path.join(SCN, 'uas_slow_answer.xml'), '-i', '127.0.0.1', '-p', String(calleePort), '-rsa', node, ...KEEP_CALLS, '-m', '3'], d.callee, 60_000);
+    cleanup.push(() => uas.proc.kill('SIGKILL'));
+    await new Promise((r) => setTimeout(r, 300));
+    const uac = runSipp(['-sn', 'uac', '-i', '127.0.0.1', '-p', String(callerPort), node, '-s', '1000', '-m', '3', '-r', '10', '-d', '1000', '-recv_timeout', '8000', ...KEEP_CALLS], d.caller, 60_000);
+    cleanup.push(() => uac.proc.kill('SIGKILL'));
+    await until('3 ringing calls on node #1', () => n1.cc.calls().filter((c) => c.state === 'ringing' && !!c.b.remoteTag && !!c.a.localTag).length === 3);
+    const mirrored = n1.cc.calls();
+    crash(n1);
+    const n2 = await startNode(sipPort, calleePort, 'app');
+    const report = await n2.cc.adoptCalls(mirrored);
+    expect(report).toMatchObject({ total: 3, adopted: 0, failed: 0, resuming: 3 });
+    const [rc, re] = await Promise.all([uac.result, uas.result]);
+    await until('3 end records', () => n2.ended.length === 3, 30_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(new Set(n2.ended.map((e) => e.id)).size).toBe(3); // exactly one end record per call
+    const outcome = (e: CallRecord) => `${e.state}/${e.endReason}${e.endStatus ? `/${e.endStatus}` : ''}`;
+    const byId = new Map(n2.ended.map((e) => [e.id, outcome(e)]));
+    // In placing order (the callee answers each 2 s after its INVITE):
+    // 1. SIPp's callee writes this 200 first after the takeover, on its dead socket: EPIPE, lost. The caller
+    //    gives up at its recv timeout and CANCELs; the callee's SIPp has no call left to answer the CANCEL, so
+    //    the node ends the call after 64*T1 (§9.1) — 487 to the caller, one failed record.
+    // 2. The 200 reaches the new node on the callee's new connection, then the caller on a connection the node
+    //    opens to the caller's Via sent-by; SIPp's ACK is its first write after the takeover: EPIPE, lost. The
+    //    node's ACK guard (§13.3.1.4) BYEs the callee after 64*T1 (the SIP server BYEs the caller).
+    // 3. Completes: 200 to the caller, ACK and the caller's BYE on SIPp's new connection, BYE/200 with the callee.
+    expect(mirrored.map((m) => byId.get(m.id))).toEqual(['failed/canceled/487', 'ended/ack-timeout', 'ended/caller-bye']);
+    expect(rc, rc.out).toMatchObject({ successful: 1, failed: 2, epipe: 1 });
+    expect(re, re.out).toMatchObject({ successful: 2, failed: 1, epipe: 1 });
   }, 60_000);
 });
