@@ -5,48 +5,24 @@
 //    0 lost, its kept count equals the calls SIPp had up, both nodes show the drill in
 //    status and in /metrics, and SIPp's calls all end normally afterwards;
 //  - the refusal: the passive's sync link cut, the drill exits 1 with the hint, nothing moves.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_MAIN, cleanupAll, explain, Sipp, startNode, type SippRun, type StartedNode, type Topology } from '../harness/index.js';
-import { ADDR, VIP, haArgs, lastRole, pairTopology, stateDir, waitRole, type NodeName } from './pair-topology.js';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI_MAIN, explain, Sipp } from '../harness/index.js';
+import { ADDR, VIP, lastRole, type NodeName, usePairLab, adminUrl } from './pair-topology.js';
 
 const TOKEN = 'e2e-drill-token-1';
-const ADMIN_PORT = 7080;
 const CALLS = Number(process.env['DSIP_DRILL_CALLS'] ?? 60);
 const RATE = Number(process.env['DSIP_DRILL_RATE'] ?? 30);
 const HOLD_MS = Number(process.env['DSIP_DRILL_HOLD_MS'] ?? 25_000);
 
-let topo: Topology;
-let dir: string;
-let callee: SippRun;
-const nodes: Partial<Record<NodeName, StartedNode>> = {};
-const adminUrl = (n: NodeName) => `http://${ADDR[n].sip}:${ADMIN_PORT}`;
-
-async function startDrillNode(id: NodeName, preferred: boolean): Promise<StartedNode> {
-  mkdirSync(join(dir, `redis-${id}`), { recursive: true });
-  const node = await startNode({
-    host: topo.host(id),
-    sipAddress: ADDR[id].sip,
-    sipPort: 5060,
-    transports: ['udp'],
-    routeDefault: `sip:${ADDR.callee}:5060`,
-    logLevel: 'info',
-    extraArgs: [...haArgs(id, dir, { preferred }), '--admin-address', ADDR[id].sip, '--admin-port', String(ADMIN_PORT), '--admin-token', TOKEN],
-    name: `node ${id}`,
-  });
-  await node.process.waitForLog((r) => r['msg'] === 'ha ready', { timeoutMs: 20_000 });
-  await node.process.waitForLog((r) => r['msg'] === 'admin API listening', { timeoutMs: 10_000 });
-  return node;
-}
+const lab = usePairLab('ops-drill', { calleeRecvTimeoutMs: HOLD_MS + 30_000, adminToken: TOKEN });
 
 /** Runs `dualsip <args>` against both nodes, in the caller's namespace. */
 async function cli(args: string[], timeoutMs = 60_000) {
-  return topo.host('caller').exec([process.execPath, '--import', 'tsx', CLI_MAIN, ...args, '--node', `A=${adminUrl('a')}`, '--node', `B=${adminUrl('b')}`, '--token', TOKEN], { allowFail: true, timeoutMs });
+  return lab.topo.host('caller').exec([process.execPath, '--import', 'tsx', CLI_MAIN, ...args, '--node', `A=${adminUrl('a')}`, '--node', `B=${adminUrl('b')}`, '--token', TOKEN], { allowFail: true, timeoutMs });
 }
 
 async function metrics(n: NodeName): Promise<string> {
-  const r = await topo.host('caller').exec(['curl', '-sS', '--max-time', '5', '-H', `Authorization: Bearer ${TOKEN}`, `${adminUrl(n)}/metrics`]);
+  const r = await lab.topo.host('caller').exec(['curl', '-sS', '--max-time', '5', '-H', `Authorization: Bearer ${TOKEN}`, `${adminUrl(n)}/metrics`]);
   return r.stdout;
 }
 
@@ -62,26 +38,11 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
 
 const healthy = () => waitFor('a healthy pair', async () => ((await cli(['status', '--json'])).code === 0 ? true : undefined), 30_000);
 
-beforeAll(async () => {
-  topo = await pairTopology('ops-drill');
-  dir = stateDir();
-  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, recvTimeoutMs: HOLD_MS + 30_000, name: 'callee' });
-  [nodes.a, nodes.b] = await Promise.all([startDrillNode('a', true), startDrillNode('b', false)]);
-  await waitRole(nodes.a!, 'active', 15_000);
-  await waitRole(nodes.b!, 'passive', 15_000);
-}, 90_000);
-
-afterAll(async () => {
-  await callee?.process.stop().catch(() => undefined);
-  for (const n of Object.values(nodes)) await n?.stop(3000).catch(() => undefined);
-  await cleanupAll();
-});
-
 describe('dualsip drill on a pair in namespaces', () => {
   it(`drill --back --json under ${CALLS} connected calls: 0 lost, kept = the calls SIPp had up, recorded in status and /metrics on both nodes`, async () => {
     await healthy();
     const load = await Sipp.start({
-      scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5071, remote: `${VIP}:5060`,
+      scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5071, remote: `${VIP}:5060`,
       calls: CALLS, rate: RATE, holdMs: HOLD_MS, timeoutSec: Math.ceil(HOLD_MS / 1000 + CALLS / RATE + 40), recvTimeoutMs: HOLD_MS + 15_000, name: 'caller load',
     });
     // Every call placed and answered, as SIPp itself counts them (its CSV is rewritten every second).
@@ -109,7 +70,7 @@ describe('dualsip drill on a pair in namespaces', () => {
       expect(typeof l.takeoverMs).toBe('number');
       expect(typeof l.servingMs).toBe('number');
     }
-    expect(lastRole(nodes.a!)?.role).toBe('active');
+    expect(lastRole(lab.nodes.a!)?.role).toBe('active');
     // Published: each node that took over shows its leg in status and in /metrics.
     const st = JSON.parse((await cli(['status', '--json'])).stdout);
     expect(st.nodes[1].status.drills.switchover).toMatchObject({ kind: 'switchover', from: 'a', to: 'b', ok: true, calls: { connected: { kept: CALLS, lost: 0 } } });
@@ -131,18 +92,18 @@ describe('dualsip drill on a pair in namespaces', () => {
 
   it('passive not ready (its sync link cut): the drill is refused with a hint, exit 1, nothing switches, nothing recorded', async () => {
     const before = JSON.parse((await cli(['status', '--json'])).stdout).nodes.map((n: { status: { drills?: { switchover?: { recordedAt: string } } } }) => n.status.drills?.switchover?.recordedAt ?? null);
-    await topo.cut('b', 'sync');
+    await lab.topo.cut('b', 'sync');
     try {
-      await nodes.a!.process.waitForLog((r) => r['msg'] === 'heartbeat path down', { timeoutMs: 10_000, fromStart: false });
+      await lab.nodes.a!.process.waitForLog((r) => r['msg'] === 'heartbeat path down', { timeoutMs: 10_000, fromStart: false });
       const r = await cli(['drill', '--back']);
       expect(r.code, r.stdout + r.stderr).toBe(1);
       expect(r.stderr).toMatch(/^drill refused: pair not ready: .*sync/m);
       expect(r.stderr).toMatch(/^hint: .*--force/m);
       expect(r.stdout).toBe('');
-      expect(lastRole(nodes.a!)?.role).toBe('active');
-      expect(lastRole(nodes.b!)?.role).toBe('passive');
+      expect(lastRole(lab.nodes.a!)?.role).toBe('active');
+      expect(lastRole(lab.nodes.b!)?.role).toBe('passive');
     } finally {
-      await topo.heal('b', 'sync');
+      await lab.topo.heal('b', 'sync');
     }
     await healthy();
     const after = JSON.parse((await cli(['status', '--json'])).stdout).nodes.map((n: { status: { drills?: { switchover?: { recordedAt: string } } } }) => n.status.drills?.switchover?.recordedAt ?? null);

@@ -6,56 +6,32 @@
 //  - switchover refused while the passive is not ready (its sync link cut);
 //  - switchover under 100 calls/s with 20 s calls: every call kept, no new call failed;
 //  - drain: new calls get 503, the drain ends with zero calls, --cancel takes calls again.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_MAIN, cleanupAll, explain, Sipp, startNode, type SippRun, type StartedNode, type Topology } from '../harness/index.js';
-import { ADDR, VIP, haArgs, lastRole, pairTopology, stateDir, waitRole, type NodeName } from './pair-topology.js';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI_MAIN, explain, Sipp } from '../harness/index.js';
+import { ADDR, VIP, lastRole, waitRole, type NodeName, usePairLab, adminUrl } from './pair-topology.js';
 
 const TOKEN = 'e2e-admin-token-1';
-const ADMIN_PORT = 7080;
 const RATE = Number(process.env['DSIP_OPS_RATE'] ?? 100);
 const PLACE_S = Number(process.env['DSIP_OPS_PLACE_S'] ?? 8);
 const HOLD_MS = Number(process.env['DSIP_OPS_HOLD_MS'] ?? 20_000);
 
-let topo: Topology;
-let dir: string;
-let callee: SippRun;
-const nodes: Partial<Record<NodeName, StartedNode>> = {};
-const adminUrl = (n: NodeName) => `http://${ADDR[n].sip}:${ADMIN_PORT}`;
-
-async function startOpsNode(id: NodeName, preferred: boolean): Promise<StartedNode> {
-  mkdirSync(join(dir, `redis-${id}`), { recursive: true });
-  const node = await startNode({
-    host: topo.host(id),
-    sipAddress: ADDR[id].sip,
-    sipPort: 5060,
-    transports: ['udp'],
-    routeDefault: `sip:${ADDR.callee}:5060`,
-    logLevel: 'info',
-    extraArgs: [...haArgs(id, dir, { preferred }), '--admin-address', ADDR[id].sip, '--admin-port', String(ADMIN_PORT), '--admin-token', TOKEN],
-    name: `node ${id}`,
-  });
-  await node.process.waitForLog((r) => r['msg'] === 'ha ready', { timeoutMs: 20_000 });
-  await node.process.waitForLog((r) => r['msg'] === 'admin API listening', { timeoutMs: 10_000 });
-  return node;
-}
+const lab = usePairLab('ops-switch', { calleeRecvTimeoutMs: HOLD_MS + 30_000, adminToken: TOKEN });
 
 /** Runs `dualsip <args>` in the caller's namespace. */
 async function cli(args: string[], opts: { token?: string; timeoutMs?: number } = {}) {
-  return topo.host('caller').exec(
+  return lab.topo.host('caller').exec(
     [process.execPath, '--import', 'tsx', CLI_MAIN, ...args, '--node', `A=${adminUrl('a')}`, '--node', `B=${adminUrl('b')}`, '--token', opts.token ?? TOKEN],
     { allowFail: true, timeoutMs: opts.timeoutMs ?? 30_000 },
   );
 }
 
 async function cliOne(args: string[], node: NodeName) {
-  return topo.host('caller').exec([process.execPath, '--import', 'tsx', CLI_MAIN, ...args, '--node', `${node.toUpperCase()}=${adminUrl(node)}`, '--token', TOKEN], { allowFail: true, timeoutMs: 60_000 });
+  return lab.topo.host('caller').exec([process.execPath, '--import', 'tsx', CLI_MAIN, ...args, '--node', `${node.toUpperCase()}=${adminUrl(node)}`, '--token', TOKEN], { allowFail: true, timeoutMs: 60_000 });
 }
 
 /** GET /health/<check> from the caller's namespace, as a load balancer would: no token. */
 async function probe(node: NodeName, check: 'live' | 'ready' | 'active') {
-  const r = await topo.host('caller').exec(['curl', '-sS', '--max-time', '3', '-w', '\n%{http_code}', `${adminUrl(node)}/health/${check}`], { allowFail: true });
+  const r = await lab.topo.host('caller').exec(['curl', '-sS', '--max-time', '3', '-w', '\n%{http_code}', `${adminUrl(node)}/health/${check}`], { allowFail: true });
   const i = r.stdout.lastIndexOf('\n');
   const body = r.stdout.slice(0, i);
   return { code: Number(r.stdout.slice(i + 1)), body: (body ? JSON.parse(body) : undefined) as { status: string; role: string; epoch: number; reasons: string[] } | undefined, err: r.stderr };
@@ -81,23 +57,6 @@ async function waitHealthy(timeoutMs = 20_000): Promise<void> {
   }
 }
 
-beforeAll(async () => {
-  topo = await pairTopology('ops-switch');
-  dir = stateDir();
-  // The callee waits for the BYE through the whole hold: SIPp's default -recv_timeout
-  // (10 s) would drop 20 s calls on its side and leave our BYEs unanswered.
-  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, recvTimeoutMs: HOLD_MS + 30_000, name: 'callee' });
-  [nodes.a, nodes.b] = await Promise.all([startOpsNode('a', true), startOpsNode('b', false)]);
-  await waitRole(nodes.a!, 'active', 15_000);
-  await waitRole(nodes.b!, 'passive', 15_000);
-}, 90_000);
-
-afterAll(async () => {
-  await callee?.process.stop().catch(() => undefined);
-  for (const n of Object.values(nodes)) await n?.stop(3000).catch(() => undefined);
-  await cleanupAll();
-});
-
 describe('operator commands on a pair in namespaces', () => {
   it('status: text and JSON show both nodes; a wrong token is refused and logged', async () => {
     await waitHealthy();
@@ -114,7 +73,7 @@ describe('operator commands on a pair in namespaces', () => {
     const bad = await cli(['status'], { token: 'not-the-admin-token' });
     expect(bad.code).toBe(5);
     expect(bad.stderr).toMatch(/node A \(http:\/\/198\.18\.1\.1:7080\): wrong admin token \(401\)/);
-    await nodes.a!.process.waitForLog((r) => r['msg'] === 'admin API: wrong or missing token, refused 401', { timeoutMs: 5000 });
+    await lab.nodes.a!.process.waitForLog((r) => r['msg'] === 'admin API: wrong or missing token, refused 401', { timeoutMs: 5000 });
     // Load balancer probes, without the token: A takes the calls, B is ready to take over.
     const aActive = await probe('a', 'active');
     expect(aActive, aActive.err).toMatchObject({ code: 200, body: { status: 'ok', role: 'active', reasons: [] } });
@@ -125,16 +84,16 @@ describe('operator commands on a pair in namespaces', () => {
   }, 60_000);
 
   it('switchover is refused while the passive is not ready (its sync link cut), and says why', async () => {
-    await topo.cut('b', 'sync');
+    await lab.topo.cut('b', 'sync');
     try {
-      await nodes.a!.process.waitForLog((r) => r['msg'] === 'heartbeat path down', { timeoutMs: 10_000, fromStart: false });
+      await lab.nodes.a!.process.waitForLog((r) => r['msg'] === 'heartbeat path down', { timeoutMs: 10_000, fromStart: false });
       const r = await cli(['switchover']);
       expect(r.code, r.stdout + r.stderr).toBe(1);
       expect(r.stderr).toMatch(/switchover refused: node A .*pair not ready: .*sync path sync down/);
       expect(r.stderr).toMatch(/hint: .*--force/);
-      expect(lastRole(nodes.a!)?.role).toBe('active');
+      expect(lastRole(lab.nodes.a!)?.role).toBe('active');
     } finally {
-      await topo.heal('b', 'sync');
+      await lab.topo.heal('b', 'sync');
     }
     await waitHealthy(30_000);
   }, 90_000);
@@ -142,12 +101,12 @@ describe('operator commands on a pair in namespaces', () => {
   it(`switchover under ${RATE} calls/s with ${HOLD_MS / 1000} s calls keeps every call and fails no new call`, async () => {
     const calls = RATE * PLACE_S;
     const load = await Sipp.start({
-      scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5071, remote: `${VIP}:5060`,
+      scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5071, remote: `${VIP}:5060`,
       calls, rate: RATE, holdMs: HOLD_MS, timeoutSec: Math.ceil(HOLD_MS / 1000 + PLACE_S + 40), recvTimeoutMs: 15_000, name: 'caller load',
     });
     await new Promise((r) => setTimeout(r, (PLACE_S / 2) * 1000));
     const sw = await cli(['switchover', '--json']);
-    expect(sw.code, sw.stdout + sw.stderr).toBe(0);
+    expect(sw.code, `${sw.stdout}${sw.stderr}\n${lab.nodes.a!.process.tail(80)}\n${lab.nodes.b!.process.tail(40)}`).toBe(0);
     const out = JSON.parse(sw.stdout);
     const res = await load.result();
     const figures = {
@@ -158,7 +117,7 @@ describe('operator commands on a pair in namespaces', () => {
     };
     console.log(`[ops-switchover] ${JSON.stringify(figures)}`);
     expect(out).toMatchObject({ from: 'A', to: 'B', roles: { A: 'passive', B: 'active' } });
-    expect(lastRole(nodes.b!)?.role).toBe('active');
+    expect(lastRole(lab.nodes.b!)?.role).toBe('active');
     // The probes swapped with the roles.
     expect(await waitProbe('b', 'active', 200)).toMatchObject({ code: 200, body: { status: 'ok', role: 'active', epoch: out.epoch } });
     expect(await probe('a', 'active')).toMatchObject({ code: 503, body: { role: 'passive', reasons: ['role passive'] } });
@@ -168,8 +127,8 @@ describe('operator commands on a pair in namespaces', () => {
   }, 180_000);
 
   it('drain: new calls get 503, the drain ends with zero calls, --cancel takes calls again', async () => {
-    await waitRole(nodes.b!, 'active', 10_000);
-    const short = await Sipp.start({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5073, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 8000, timeoutSec: 40, name: 'caller short' });
+    await waitRole(lab.nodes.b!, 'active', 10_000);
+    const short = await Sipp.start({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5073, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 8000, timeoutSec: 40, name: 'caller short' });
     await new Promise((r) => setTimeout(r, 1500));
     const drain = cliOne(['drain', '--timeout', '30'], 'b');
     // The CLI is a fresh process: wait until B itself says it is draining, so the five
@@ -183,7 +142,7 @@ describe('operator commands on a pair in namespaces', () => {
       if (Date.now() > until) throw new Error(`node B never reported draining: ${JSON.stringify(st.nodes[1].status.drain)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    const refused = await Sipp.run({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5074, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller refused' });
+    const refused = await Sipp.run({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5074, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller refused' });
     const d = await drain;
     const shortRes = await short.result();
     console.log(`[ops-drain] ${JSON.stringify({ drainExit: d.code, refusedCalls: refused.failed, shortCalls: `${shortRes.successful}/${shortRes.created}` })}`);
@@ -203,7 +162,7 @@ describe('operator commands on a pair in namespaces', () => {
     const c = await cliOne(['drain', '--cancel'], 'b');
     expect(c.code, c.stderr).toBe(0);
     expect(await probe('b', 'active')).toMatchObject({ code: 200 });
-    const ok = await Sipp.run({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5075, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller after cancel' });
+    const ok = await Sipp.run({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5075, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller after cancel' });
     expect(ok.successful, explain(ok)).toBe(5);
   }, 90_000);
 });

@@ -11,14 +11,11 @@
 //      fresh batch of calls through the VIP succeeds on B. B's rule does not switch back.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupAll, explain, Sipp, type SippRun, type StartedNode, type Topology } from '../harness/index.js';
-import { ADDR, VIP, lastRole, pairTopology, startPairNode, stateDir, waitRole, type NodeName, type PairNodeOptions } from './pair-topology.js';
+import { describe, expect, it } from 'vitest';
+import { explain, Sipp, type StartedNode } from '../harness/index.js';
+import { ADDR, VIP, lastRole, type NodeName, type PairNodeOptions, usePairLab } from './pair-topology.js';
 
-let topo: Topology;
-let dir: string;
-let callee: SippRun;
-const nodes: Partial<Record<NodeName, StartedNode>> = {};
+const lab = usePairLab('pair-sip-traffic', { calleeRecvTimeoutMs: 60_000, node: (id) => opts(id === 'a') });
 const TOKEN = 'e2e-sip-traffic-admin-token';
 const ADMIN_PORT = 7080;
 const WINDOW_MS = 2000;
@@ -43,7 +40,7 @@ interface NodeStatus {
 
 /** `dualsip status --json` run in the node's own namespace against its admin API. */
 async function status(id: NodeName): Promise<NodeStatus> {
-  const r = await topo.host(id).exec(
+  const r = await lab.topo.host(id).exec(
     ['node', '--import', 'tsx', 'packages/cli/src/main.ts', 'status', '--node', `${id.toUpperCase()}=http://127.0.0.1:${ADMIN_PORT}`, '--token', TOKEN, '--json'],
     { allowFail: true },
   );
@@ -60,26 +57,11 @@ async function waitStatus(id: NodeName, pred: (s: NodeStatus) => boolean, timeou
   }
 }
 
-beforeAll(async () => {
-  topo = await pairTopology('pair-sip-traffic');
-  dir = stateDir();
-  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, recvTimeoutMs: 60_000, name: 'callee' });
-  [nodes.a, nodes.b] = await Promise.all([startPairNode(topo, 'a', dir, opts(true)), startPairNode(topo, 'b', dir, opts(false))]);
-  await waitRole(nodes.a!, 'active', 15_000);
-  await waitRole(nodes.b!, 'passive', 15_000);
-}, 90_000);
-
-afterAll(async () => {
-  await callee?.process.stop().catch(() => undefined);
-  for (const n of Object.values(nodes)) await n?.stop(3000).catch(() => undefined);
-  await cleanupAll();
-});
-
 describe('switchover on SIP traffic loss', () => {
   it('(1) control: callers stop (quiet pair): no switchover, the passive\'s probes keep the count moving', async () => {
-    const a = nodes.a!;
+    const a = lab.nodes.a!;
     const epoch = lastRole(a)!.epoch;
-    const load = await Sipp.start({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5080, remote: `${VIP}:5060`, calls: 60, rate: 20, holdMs: 200, timeoutSec: 30, name: 'caller (quiet)' });
+    const load = await Sipp.start({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5080, remote: `${VIP}:5060`, calls: 60, rate: 20, holdMs: 200, timeoutSec: 30, name: 'caller (quiet)' });
     // Evidence that the rule is armed by the calls before they stop (not a vacuous control).
     const armed = await waitStatus('a', (s) => s.sipTraffic?.state === 'armed' && (s.sipTraffic.prevWindow ?? 0) >= 10, 10_000);
     const r = await load.result();
@@ -97,20 +79,20 @@ describe('switchover on SIP traffic loss', () => {
   }, 40_000);
 
   it('(2) inbound SIP dropped on A (nft, heartbeats untouched): A switches over to B by this rule, calls kept, new calls on B', async () => {
-    const a = nodes.a!;
-    const b = nodes.b!;
+    const a = lab.nodes.a!;
+    const b = lab.nodes.b!;
     const epoch = lastRole(a)!.epoch;
     // 8 s calls placed at 10/s for 4 s: the first ones are connected when the drop comes.
-    const load = await Sipp.start({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5081, remote: `${VIP}:5060`, calls: 40, rate: 10, holdMs: 8000, timeoutSec: 45, name: 'caller (drop)' });
+    const load = await Sipp.start({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5081, remote: `${VIP}:5060`, calls: 40, rate: 10, holdMs: 8000, timeoutSec: 45, name: 'caller (drop)' });
     await waitStatus('a', (s) => s.sipTraffic?.state === 'armed', 10_000);
     const lostA = a.process.waitForLog((r) => r['msg'] === 'SIP traffic lost', { timeoutMs: 15_000, fromStart: false });
     const drainA = a.process.waitForLog((r) => r['msg'] === 'role' && r['role'] === 'draining', { timeoutMs: 15_000, fromStart: false });
     const passiveA = a.process.waitForLog((r) => r['msg'] === 'role' && r['role'] === 'passive', { timeoutMs: 20_000, fromStart: false });
     const took = b.process.waitForLog((r) => r['msg'] === 'took over: active', { timeoutMs: 20_000, fromStart: false });
-    const file = join(dir, 'drop-sip-a.nft');
+    const file = join(lab.dir, 'drop-sip-a.nft');
     writeFileSync(file, `table inet dsiptl {\n chain in { type filter hook input priority 0; policy accept; ip daddr ${VIP} udp dport 5060 drop; }\n}\n`);
     const dropAt = Date.now();
-    await topo.host('a').exec(['nft', '-f', file]);
+    await lab.topo.host('a').exec(['nft', '-f', file]);
     const lost = await lostA;
     const dr = await drainA;
     const t = await took;
@@ -130,7 +112,7 @@ describe('switchover on SIP traffic loss', () => {
     expect(r.failed, explain(r)).toBe(0);
     expect(r.successful).toBe(40);
     // New calls through the VIP on B.
-    const fresh = await Sipp.run({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5082, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 200, timeoutSec: 20, name: 'caller (after)' });
+    const fresh = await Sipp.run({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5082, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 200, timeoutSec: 20, name: 'caller (after)' });
     expect(fresh.successful, explain(fresh)).toBe(10);
     // B does not switch back: it is armed only by its own traffic, and that keeps flowing.
     const sb = await status('b');
@@ -154,6 +136,6 @@ describe('switchover on SIP traffic loss', () => {
         newCallsOk: fresh.successful,
       })}`,
     );
-    await topo.host('a').exec(['nft', 'delete', 'table', 'inet', 'dsiptl']);
+    await lab.topo.host('a').exec(['nft', 'delete', 'table', 'inet', 'dsiptl']);
   }, 60_000);
 });

@@ -5,7 +5,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startNode, Topology, type SippRun, type StartedNode } from '../harness/index.js';
+import { afterAll, beforeAll } from 'vitest';
+import { cleanupAll, Sipp, startNode, Topology, type SippRun, type StartedNode } from '../harness/index.js';
 
 export const SIP_NET = '198.18.1';
 export const SYNC_NET = '198.18.2';
@@ -132,4 +133,61 @@ export function answerTimes(run: SippRun): number[] {
     if (line && Number.isFinite(ms)) out.push(start + ms);
   }
   return out.sort((x, y) => x - y);
+}
+
+// ---------------------------------------------------------------- a whole pair for a test file
+
+export interface PairLab {
+  topo: Topology;
+  dir: string;
+  callee: SippRun;
+  /** Both nodes (a test that kills one and starts it again replaces its entry). */
+  nodes: Partial<Record<NodeName, StartedNode>>;
+}
+
+export interface PairLabOptions {
+  /** A witness host (gw) on the SIP bridge. */
+  gw?: boolean;
+  /** The SIPp callee's -recv_timeout: longer than any call's hold, so it waits for our BYE. */
+  calleeRecvTimeoutMs: number;
+  /** Per-node options (A is the preferred node). */
+  node?: (id: NodeName) => PairNodeOptions & { routes?: Readonly<Record<string, string>> };
+  /** Also start each node's admin API on its own SIP address with this token. */
+  adminToken?: string;
+}
+
+export const ADMIN_PORT = 7080;
+export const adminUrl = (n: NodeName): string => `http://${ADDR[n].sip}:${ADMIN_PORT}`;
+
+/**
+ * Registers this file's beforeAll/afterAll: the pair topology, a SIPp callee, node A
+ * (preferred) active and node B passive; everything stopped and removed afterwards.
+ * The returned object is filled in by beforeAll.
+ */
+export function usePairLab(name: string, opts: PairLabOptions): PairLab {
+  const lab = { nodes: {} } as PairLab;
+  beforeAll(async () => {
+    lab.topo = await pairTopology(name, { gw: opts.gw ?? false });
+    lab.dir = stateDir();
+    lab.callee = await Sipp.start({ scenario: 'uas', host: lab.topo.host('callee'), localIp: ADDR.callee, localPort: 5060, recvTimeoutMs: opts.calleeRecvTimeoutMs, name: 'callee' });
+    const start = (id: NodeName) => {
+      const o = { ...(opts.node?.(id) ?? {}), preferred: id === 'a' };
+      const admin = opts.adminToken ? ['--admin-address', ADDR[id].sip, '--admin-port', String(ADMIN_PORT), '--admin-token', opts.adminToken] : [];
+      return startPairNode(lab.topo, id, lab.dir, { ...o, extraArgs: [...(o.extraArgs ?? []), ...admin] });
+    };
+    const [a, b] = await Promise.all([start('a'), start('b')]);
+    lab.nodes.a = a;
+    lab.nodes.b = b;
+    if (opts.adminToken) {
+      for (const n of [a, b]) await n.process.waitForLog((r) => r['msg'] === 'admin API listening', { timeoutMs: 10_000 });
+    }
+    await waitRole(a, 'active', 15_000);
+    await waitRole(b, 'passive', 15_000);
+  }, 90_000);
+  afterAll(async () => {
+    await lab.callee?.process.stop().catch(() => undefined);
+    for (const n of Object.values(lab.nodes)) await n?.stop(3000).catch(() => undefined);
+    await cleanupAll();
+  });
+  return lab;
 }

@@ -7,14 +7,11 @@
 //      own before the heal (isolated, not fenced); heal → A passive at B's epoch.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupAll, explain, Sipp, type SippRun, type StartedNode, type Topology } from '../harness/index.js';
-import { ADDR, VIP, lastRole, pairTopology, startPairNode, stateDir, waitRole, type NodeName, type PairNodeOptions } from './pair-topology.js';
+import { describe, expect, it } from 'vitest';
+import { explain, Sipp, type StartedNode } from '../harness/index.js';
+import { ADDR, VIP, lastRole, waitRole, type NodeName, type PairNodeOptions, usePairLab } from './pair-topology.js';
 
-let topo: Topology;
-let dir: string;
-let callee: SippRun;
-const nodes: Partial<Record<NodeName, StartedNode>> = {};
+const lab = usePairLab('pair-witness', { gw: true, calleeRecvTimeoutMs: 60_000, node: (id) => opts(id === 'a') });
 const TOKEN = 'e2e-witness-admin-token';
 const ADMIN_PORT = 7080;
 
@@ -32,44 +29,29 @@ interface StatusJson {
 
 /** `dualsip status --json` run in the node's own namespace against its admin API. */
 async function status(id: NodeName): Promise<StatusJson['nodes'][number]['status']> {
-  const r = await topo.host(id).exec(
+  const r = await lab.topo.host(id).exec(
     ['node', '--import', 'tsx', 'packages/cli/src/main.ts', 'status', '--node', `${id.toUpperCase()}=http://127.0.0.1:${ADMIN_PORT}`, '--token', TOKEN, '--json'],
     { allowFail: true },
   );
   return (JSON.parse(r.stdout) as StatusJson).nodes[0]!.status;
 }
 
-beforeAll(async () => {
-  topo = await pairTopology('pair-witness', { gw: true });
-  dir = stateDir();
-  callee = await Sipp.start({ scenario: 'uas', host: topo.host('callee'), localIp: ADDR.callee, localPort: 5060, recvTimeoutMs: 60_000, name: 'callee' });
-  [nodes.a, nodes.b] = await Promise.all([startPairNode(topo, 'a', dir, opts(true)), startPairNode(topo, 'b', dir, opts(false))]);
-  await waitRole(nodes.a!, 'active', 15_000);
-  await waitRole(nodes.b!, 'passive', 15_000);
-}, 90_000);
-
-afterAll(async () => {
-  await callee?.process.stop().catch(() => undefined);
-  for (const n of Object.values(nodes)) await n?.stop(3000).catch(() => undefined);
-  await cleanupAll();
-});
-
 describe('pair with a witness (split brain)', () => {
   it('(1) B (passive) cut from both networks: no takeover, A keeps its calls, B reports isolated; heal: B passive, epoch unchanged', async () => {
-    const a = nodes.a!;
-    const b = nodes.b!;
+    const a = lab.nodes.a!;
+    const b = lab.nodes.b!;
     const epoch = lastRole(a)!.epoch;
     // Before the cut both see the witness.
     expect((await status('b'))?.witness).toMatchObject({ reachable: true, isolated: false, targets: [{ address: ADDR.gw, reachable: true }] });
     // 10 calls that stay up across the cut and the heal.
-    const load = await Sipp.start({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: 5080, remote: `${VIP}:5060`, calls: 10, rate: 20, holdMs: 9000, timeoutSec: 30, name: 'caller (1)' });
+    const load = await Sipp.start({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5080, remote: `${VIP}:5060`, calls: 10, rate: 20, holdMs: 9000, timeoutSec: 30, name: 'caller (1)' });
     await sleep(1000);
     const isolatedB = b.process.waitForLog((r) => r['code'] === 'HA_ISOLATED', { timeoutMs: 8000, fromStart: false });
     const lostA = a.process.waitForLog((r) => r['msg'] === 'peer lost', { timeoutMs: 8000, fromStart: false });
     const rolesA = logs(a, (r) => r['msg'] === 'role').length;
     const cutAt = Date.now();
-    await topo.cut('b', 'sip');
-    await topo.cut('b', 'sync');
+    await lab.topo.cut('b', 'sip');
+    await lab.topo.cut('b', 'sync');
     const iso = await isolatedB;
     await lostA;
     // Several witness rounds later B is still passive and A still active.
@@ -81,8 +63,8 @@ describe('pair with a witness (split brain)', () => {
     expect(logs(a, (r) => r['code'] === 'HA_ISOLATED')).toEqual([]);
     expect(lastRole(a)).toMatchObject({ role: 'active', epoch });
     const back = b.process.waitForLog((r) => r['msg'] === 'peer back', { timeoutMs: 8000, fromStart: false });
-    await topo.heal('b', 'sip');
-    await topo.heal('b', 'sync');
+    await lab.topo.heal('b', 'sip');
+    await lab.topo.heal('b', 'sync');
     await back;
     await sleep(1500);
     const after = await status('b');
@@ -103,7 +85,7 @@ describe('pair with a witness (split brain)', () => {
   }, 60_000);
 
   it('(3) a firewall on the active drops everything (carrier stays up): it steps down as the isolated one, the peer takes over', async () => {
-    const active: NodeName = lastRole(nodes.a!)?.role === 'active' ? 'a' : 'b';
+    const active: NodeName = lastRole(lab.nodes.a!)?.role === 'active' ? 'a' : 'b';
     await isolateActive(active, 'firewall');
   }, 60_000);
 });
@@ -111,8 +93,8 @@ describe('pair with a witness (split brain)', () => {
 /** Cuts the active from both networks, checks the peer takes over and the active steps down before the heal, heals. */
 async function isolateActive(id: NodeName, how: 'cut' | 'firewall'): Promise<void> {
   const peerId: NodeName = id === 'a' ? 'b' : 'a';
-  const act = nodes[id]!;
-  const pas = nodes[peerId]!;
+  const act = lab.nodes[id]!;
+  const pas = lab.nodes[peerId]!;
   await waitRole(act, 'active', 5000);
   await waitRole(pas, 'passive', 5000);
   const epoch = lastRole(act)!.epoch;
@@ -122,13 +104,13 @@ async function isolateActive(id: NodeName, how: 'cut' | 'firewall'): Promise<voi
   const isolated = act.process.waitForLog((r) => r['code'] === 'HA_ISOLATED', { timeoutMs: 8000, fromStart: false });
   const cutAt = Date.now();
   if (how === 'cut') {
-    await topo.cut(id, 'sip');
-    await topo.cut(id, 'sync');
+    await lab.topo.cut(id, 'sip');
+    await lab.topo.cut(id, 'sync');
   } else {
     // Everything but loopback (the node's own engine, Redis client and admin API live there).
-    const file = join(dir, `fw-${id}.nft`);
+    const file = join(lab.dir, `fw-${id}.nft`);
     writeFileSync(file, 'table inet dsipfw {\n chain in { type filter hook input priority 0; policy drop; iif lo accept; }\n chain out { type filter hook output priority 0; policy drop; oif lo accept; }\n}\n');
-    await topo.host(id).exec(['nft', '-f', file]);
+    await lab.topo.host(id).exec(['nft', '-f', file]);
   }
   const t = await took;
   const sd = await steppingDown;
@@ -139,15 +121,15 @@ async function isolateActive(id: NodeName, how: 'cut' | 'firewall'): Promise<voi
   else expect(String(sd['reason'])).toMatch(/^(isolated|own SIP interface down)/);
   // Still cut off: the old active has released the VIP and is passive, at its old epoch, isolated.
   await waitRole(act, 'passive', 3000);
-  const addrs = (await topo.host(id).ip(['-o', 'addr', 'show', 'dev', 'sip'])).stdout;
+  const addrs = (await lab.topo.host(id).ip(['-o', 'addr', 'show', 'dev', 'sip'])).stdout;
   expect(addrs).not.toContain(`${VIP}/24`);
   expect(await status(id)).toMatchObject({ role: 'passive', epoch, witness: { isolated: true, reachable: false } });
   const back = act.process.waitForLog((r) => r['msg'] === 'peer back', { timeoutMs: 8000, fromStart: false });
   if (how === 'cut') {
-    await topo.heal(id, 'sip');
-    await topo.heal(id, 'sync');
+    await lab.topo.heal(id, 'sip');
+    await lab.topo.heal(id, 'sync');
   } else {
-    await topo.host(id).exec(['nft', 'delete', 'table', 'inet', 'dsipfw']);
+    await lab.topo.host(id).exec(['nft', 'delete', 'table', 'inet', 'dsipfw']);
   }
   await back;
   await sleep(1500);
@@ -156,7 +138,7 @@ async function isolateActive(id: NodeName, how: 'cut' | 'firewall'): Promise<voi
   // It stepped down before the heal, not because it saw the peer's higher epoch.
   expect(logs(act, (r) => typeof r['msg'] === 'string' && (r['msg'] as string).startsWith('fenced:'))).toEqual([]);
   // New calls work through the VIP on the new active.
-  const r = await Sipp.run({ scenario: 'uac', host: topo.host('caller'), localIp: ADDR.caller, localPort: how === 'cut' ? 5081 : 5082, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 200, timeoutSec: 20, name: `caller (${how})` });
+  const r = await Sipp.run({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: how === 'cut' ? 5081 : 5082, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 200, timeoutSec: 20, name: `caller (${how})` });
   console.log(
     `[pair-witness] ${JSON.stringify({ case: `active ${id} isolated (${how})`, stepDownReason: sd['reason'], cutToPeerActiveMs: Number(t['time']) - cutAt, cutToStepDownStartMs: Number(sd['time']) - cutAt, cutToSteppedDownMs: Number(s['time']) - cutAt, cutToIsolatedAlarmMs: Number(iso['time']) - cutAt, epochBefore: epoch, epochAfter: Number(t['epoch']), newCallsOk: r.successful })}`,
   );
