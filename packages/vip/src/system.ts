@@ -109,13 +109,23 @@ function sameIp(text: string, addr: ParsedAddress): boolean {
   return addr.family === 4 ? text === addr.ip : text.toLowerCase() === addr.ip;
 }
 
+/**
+ * Whether `ip addr add` failed because the address is already on the interface (EEXIST):
+ * older iproute2 prints "RTNETLINK answers: File exists", iproute2 6.x with the kernel's
+ * extended ack "Error: ipv4: Address already assigned." (seen when a node restarted after a
+ * SIGKILL found its predecessor's VIP still on the interface; chaos seed 20240611).
+ */
+export function isAddressPresent(stderr: string): boolean {
+  return /File exists|Address already assigned/i.test(stderr);
+}
+
 /** `ip addr add`; false when it was already there. (IPv6 with nodad: the conflict probe is ours, and DAD would delay the claim). */
 export async function addAddress(iface: string, addr: ParsedAddress): Promise<boolean> {
   const args = ['addr', 'add', addr.cidr, 'dev', iface];
   if (addr.family === 6) args.push('nodad');
   const r = await run('ip', args);
   if (r.code === 0) return true;
-  if (/File exists/.test(r.stderr)) return false;
+  if (isAddressPresent(r.stderr)) return false;
   throw ipError(r, `ip ${args.join(' ')}`, iface);
 }
 

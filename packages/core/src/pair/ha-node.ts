@@ -248,6 +248,16 @@ export class HaNode extends TypedEmitter<HaNodeEvents> {
     } catch (err) {
       this.#log.warn({ err: String(err) }, 'could not attach the takeover handlers at start; they attach at adoption');
     }
+    // A starting node holds nothing. A floating IP still on the interface was left by this
+    // node's predecessor, killed while active (SIGKILL runs no release): kept, it would make
+    // this passive node answer ARP for the VIP the peer now owns, and our own claim later
+    // would find it there. Release it before joining the election.
+    try {
+      const r = await this.#o.vip.release();
+      if (r.changed) this.#log.warn({ nodeId: this.nodeId }, 'released a floating IP left on the interface by a previous run');
+    } catch (err) {
+      this.#log.warn({ err: String(err) }, 'could not release a floating IP left by a previous run');
+    }
     try {
       await this.controller.start();
       this.#epoch = this.controller.epoch;

@@ -132,7 +132,9 @@ describe('HaNode', () => {
     // The takeover handlers are attached at start, before any SIP can arrive.
     expect(active.log[0]).toBe('cc.attach');
     expect(passive.log[0]).toBe('cc.attach');
-    expect(active.log.slice(1, 4)).toEqual([`sync.primary(${active.node.epoch()})`, 'vip.claim', 'sip.bind']);
+    // A starting node first releases a floating IP a killed predecessor may have left (a no-op here).
+    expect(active.log[1]).toBe('vip.release');
+    expect(active.log.slice(2, 5)).toEqual([`sync.primary(${active.node.epoch()})`, 'vip.claim', 'sip.bind']);
     expect(active.node.accepting).toBe(true);
     expect(passive.sync.role).toBe('replica');
     expect(passive.node.accepting).toBe(false);
@@ -167,6 +169,31 @@ describe('HaNode', () => {
     expect(b.adopted[0]!.map((r) => r.id)).toEqual(['c1', 'c2']);
     expect(finished).toHaveLength(1);
     expect(b.node.status().calls).toEqual({ connected: 1, ringing: 1, total: 2 });
+  });
+
+  it('a starting node releases a floating IP left on its interface by a killed predecessor before the election', async () => {
+    const clock = new ManualClock();
+    const net = new InMemoryHeartbeatNetwork({ clock });
+    const holders = new Set<string>();
+    const b = makeNode(clock, net, 'b', 'a', holders);
+    await b.node.start({ callControl: b.cc });
+    await clock.tick(2000);
+    expect(b.node.role).toBe(Role.Active);
+    expect(holders).toEqual(new Set(['b']));
+    // B is SIGKILLed while active (no release runs: its address stays on the interface) and A takes over.
+    b.node.destroy();
+    const a = makeNode(clock, net, 'a', 'b', holders);
+    await a.node.start({ callControl: a.cc });
+    await clock.tick(2000);
+    expect(a.node.role).toBe(Role.Active);
+    // B restarted: it releases the stale address before anything else, then follows A.
+    const b2 = makeNode(clock, net, 'b', 'a', holders);
+    await b2.node.start({ callControl: b2.cc });
+    expect(b2.log.slice(0, 2)).toEqual(['cc.attach', 'vip.release']);
+    await clock.tick(1000);
+    expect(b2.node.role).toBe(Role.Passive);
+    expect(b2.log).not.toContain('vip.claim');
+    expect(holders).toEqual(new Set(['a']));
   });
 
   it('a fenced active stops sending SIP first: sip.unbind, then vip.release, then forget calls, then follow the peer', async () => {
