@@ -206,8 +206,10 @@ describe(`pair chaos (seed ${SEED}, ${COUNT} faults)`, () => {
         break;
       }
       if (r.steady.active !== r.activeBefore) {
+        // A switchover counts from the old active receiving the request (the CLI's own start-up is not the product's).
+        const from = f.type === 'switchover' ? (lab.journal.find((e) => e.node === r.activeBefore && e.msg === 'admin API: switchover requested' && e.t >= r.t0)?.t ?? r.t0) : r.t0;
         const took = lab.journal.find((e) => e.node === r.steady!.active && e.msg === 'took over: active' && e.t >= r.t0);
-        if (took) r.takeoverMs = took.t - r.t0;
+        if (took) r.takeoverMs = took.t - from;
       }
       current = { active: r.steady.active!, epoch: r.steady.epoch! };
       console.log(`[chaos]   steady after ${r.steady.windows} windows: active ${current.active}@${current.epoch}${r.takeoverMs !== undefined ? `, takeover ${r.takeoverMs} ms after the fault` : ''}; calls ${r.caller.successful}/${BATCH_CALLS}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}`);
