@@ -56,7 +56,8 @@ const USAGE = `usage: node --import tsx bench/memory.ts [options]
   --soak-hold S      soak call hold, seconds (default 1)
   --sample S         soak sampling period, seconds (default 10)
   --warmup M         soak minutes left out of the trend (default 2)
-  --heap-snapshots DIR  soak: V8 heap snapshot of each node's main thread after the warm-up and at the end
+  --heap-snapshots DIR  soak, node path only: V8 heap snapshot of the node's main thread after the warm-up and
+                     45 s after the last call (compare them in Chrome DevTools)
   --node-flags=FLAGS extra Node flags for the nodes (use =)
   --out FILE         JSON record (default bench/out/memory-<time>.json)`;
 
@@ -336,6 +337,14 @@ async function startSut(kind: PathKind, ip: string, uasAddr: string): Promise<Su
     await stopAll();
     throw err;
   }
+  // Role changes after the start are printed (and mean the pair figures are not of a steady pair).
+  for (const { node: n } of ok) {
+    n.proc.onLine((l) => {
+      const r = l.json;
+      if (r && (r['msg'] === 'role' || r['msg'] === 'takeover finished' || r['msg'] === 'stepped down' || r['msg'] === 'sync not ready' || r['level'] === 50 || r['level'] === 40))
+        console.log(`  [${n.label}] ${JSON.stringify(r).slice(0, 400)}`);
+    });
+  }
   return {
     kind,
     target: `${ip}:${sipPort}`,
@@ -393,7 +402,12 @@ const isBytes = (k: string) => /\.(rss|heap|heapMain|heapWorkers|external|used)$
 // ---------------------------------------------------------------- plateaus
 
 interface Plateau {
+  /** The step asked for. */
   calls: number;
+  /** Calls held at the sample: the active node's calls (node, pair) or the callee's (direct). */
+  held: number;
+  /** Calls the callee SIPp held at the sample (x of the sipp-uas slope). */
+  calleeHeld: number;
   load: string;
   callerFailed: number;
   calleeFailed: number;
@@ -421,21 +435,32 @@ async function plateaus(kind: PathKind): Promise<{ kind: PathKind; plateaus: Pla
         );
       }
       open = n;
-      // Up: the callee holds n calls and (node, pair) the active node counts n connected calls.
+      // Up: the callee holds n calls and (node, pair) the active node counts n connected calls;
+      // or, when some calls failed (a loaded box), every call of this step is placed and the
+      // counts have stopped moving. The slopes use the calls actually held at the sample.
       const deadline = Date.now() + (delta / rampRate) * 3000 + 60_000;
+      let last = '';
+      let still = 0;
       for (;;) {
         const callee = uas.snapshot();
         const nodeCalls = sut.nodes.length > 0 ? (await adminStatus(sut.nodes[0]!)).calls.connected : n;
         if (callee.current >= n && nodeCalls >= n) break;
+        const placed = callers.length === 0 || callers.at(-1)!.snapshot().created >= delta;
+        const now = `${callee.current}/${nodeCalls}`;
+        still = now === last ? still + 1 : 0;
+        last = now;
+        if (placed && still >= 6) break;
         const failed = callers.reduce((t, c) => t + c.snapshot().failed, 0) + callee.failed;
-        if (Date.now() > deadline || failed > 0) throw new Error(`${kind}: ${n} calls not up (callee holds ${callee.current}, node ${nodeCalls}, failed ${failed}; node status ${sut.nodes.length > 0 ? JSON.stringify((await adminStatus(sut.nodes[0]!)).calls) : '-'})`);
+        if (Date.now() > deadline || failed > n * 0.1 + 10) throw new Error(`${kind}: ${n} calls not up (callee holds ${callee.current}, node ${nodeCalls}, failed ${failed})`);
         await sleep(500);
       }
       await sleep(settleMs);
       const sample = await measure(sut, [{ label: 'sipp-uas', run: uas }]);
-      const p: Plateau = { calls: n, load: load(), callerFailed: callers.reduce((t, c) => t + c.snapshot().failed, 0), calleeFailed: uas.snapshot().failed, sample };
+      const calleeHeld = uas.snapshot().current;
+      const held = sut.nodes.length > 0 ? sample[`${sut.nodes[0]!.label}.calls`]! : calleeHeld;
+      const p: Plateau = { calls: n, held, calleeHeld, load: load(), callerFailed: callers.reduce((t, c) => t + c.snapshot().failed, 0), calleeFailed: uas.snapshot().failed, sample };
       out.push(p);
-      console.log(`  ${kind} ${n} calls: ${Object.entries(sample).filter(([k]) => isBytes(k)).map(([k, v]) => `${k} ${MB(v)} MB`).join(', ')} (load ${p.load})`);
+      console.log(`  ${kind} ${n} calls (held ${held}, callee ${calleeHeld}): ${Object.entries(sample).filter(([k]) => isBytes(k)).map(([k, v]) => `${k} ${MB(v)} MB`).join(', ')} (load ${p.load})`);
     }
   } catch (err) {
     error = (err as Error).message;
@@ -490,7 +515,9 @@ async function soak(kind: PathKind, minutes: number): Promise<SoakSeries> {
           .map(([k, v]) => `${k} ${isBytes(k) ? `${MB(v)}M` : v}`)
           .join(' ')} (load ${row.load})`,
       );
-      if (snapDir && !snapped && Date.now() >= warmEnd) {
+      // Not for the pair: a snapshot stops the main thread for seconds, longer than the
+      // heartbeat's main-stall limit (1.5 s), and the passive would take over.
+      if (snapDir && kind === 'node' && !snapped && Date.now() >= warmEnd) {
         snapped = true;
         for (const n of sut.nodes) await n.inspector.heapSnapshot(join(snapDir, `${kind}-${n.label}-warm.heapsnapshot`));
       }
@@ -501,7 +528,7 @@ async function soak(kind: PathKind, minutes: number): Promise<SoakSeries> {
     // transactions' timers (32 s) have passed: what is left is what no call needs.
     await sleep(45_000);
     series.idleAfter = { tSec: Math.round((Date.now() - t0) / 1000), load: load(), sample: await measure(sut, [{ label: 'sipp-uas', run: uas }]) };
-    if (snapDir) for (const n of sut.nodes) await n.inspector.heapSnapshot(join(snapDir, `${kind}-${n.label}-end.heapsnapshot`));
+    if (snapDir && kind === 'node') for (const n of sut.nodes) await n.inspector.heapSnapshot(join(snapDir, `${kind}-${n.label}-end.heapsnapshot`));
     const r = await uac.result();
     series.caller = { created: r.created, successful: r.successful, failed: r.failed };
   } catch (err) {
@@ -525,13 +552,13 @@ function plateauReport(r: Awaited<ReturnType<typeof plateaus>>): string {
   const lines: string[] = [`### ${PATH_NAME[r.kind]}${r.error ? ` (stopped: ${r.error})` : ''}`, ''];
   if (r.plateaus.length === 0) return lines.join('\n');
   const keys = Object.keys(r.plateaus[0]!.sample).filter(isBytes);
-  lines.push(`| calls | load | failed (caller/callee) | ${keys.map((k) => `${k} MB`).join(' | ')} |`, `|${'---|'.repeat(keys.length + 3)}`);
-  for (const p of r.plateaus) lines.push(`| ${p.calls} | ${p.load} | ${p.callerFailed}/${p.calleeFailed} | ${keys.map((k) => MB(p.sample[k]!)).join(' | ')} |`);
-  lines.push('', 'Bytes per call (slope between plateaus; least squares over all):', '', `| metric | ${r.plateaus.slice(1).map((p, i) => `${r.plateaus[i]!.calls}→${p.calls}`).join(' | ')} | fit | r² |`, `|${'---|'.repeat(r.plateaus.length + 2)}`);
-  const xs = r.plateaus.map((p) => p.calls);
+  lines.push(`| calls asked | held (node / callee) | load | failed (caller/callee) | ${keys.map((k) => `${k} MB`).join(' | ')} |`, `|${'---|'.repeat(keys.length + 4)}`);
+  for (const p of r.plateaus) lines.push(`| ${p.calls} | ${p.held} / ${p.calleeHeld} | ${p.load} | ${p.callerFailed}/${p.calleeFailed} | ${keys.map((k) => MB(p.sample[k]!)).join(' | ')} |`);
+  lines.push('', 'Bytes per call (slope between plateaus over the calls held — the callee\'s for sipp-uas; least squares over all):', '', `| metric | ${r.plateaus.slice(1).map((p, i) => `${r.plateaus[i]!.calls}→${p.calls}`).join(' | ')} | fit | r² |`, `|${'---|'.repeat(r.plateaus.length + 2)}`);
   for (const k of keys) {
+    const xs = r.plateaus.map((p) => (k.startsWith('sipp-') ? p.calleeHeld : p.held));
     const ys = r.plateaus.map((p) => p.sample[k]!);
-    const f = xs.length >= 2 ? linearFit(xs, ys) : undefined;
+    const f = xs.length >= 2 && new Set(xs).size > 1 ? linearFit(xs, ys) : undefined;
     lines.push(`| ${k} | ${stepSlopes(xs, ys).map(fmtB).join(' | ')} | ${f ? fmtB(f.slope) : '–'} | ${f ? f.r2.toFixed(3) : '–'} |`);
   }
   return lines.join('\n');
