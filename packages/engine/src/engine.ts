@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import { SipParseError, createResponse, getHeader, parseMessage, parseVia, wireBytes, type SipMessage } from './messages/index.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, SipParseError, createResponse, getHeader, parseMessage, parseVia, reasonPhrase, serializeMessage, wireBytes, type SipMessage } from './messages/index.js';
+import { DropLog } from './drop-log.js';
 import { TransactionLayer, responseDestination } from './transactions/index.js';
 import { WireServer } from './wire/server.js';
 import { UserAgent, type UnknownDialogPolicy, type UserAgentStats } from './ua/agent.js';
@@ -66,6 +67,11 @@ export interface EngineStats extends UserAgentStats {
   apps: number;
   transactions: number;
   parseErrors: number;
+  /** Malformed messages answered with an error status (400, 505, 513 ...). */
+  malformedAnswered: number;
+  /** Malformed messages (and TCP streams) dropped unanswered, by code; logged rate-limited. */
+  malformedDropped: number;
+  malformedDroppedByCode: Record<string, number>;
   listen: ListenSpec[];
 }
 
@@ -96,6 +102,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly txl: TransactionLayer;
   private readonly ua: UserAgent;
   private parseErrors = 0;
+  private malformedAnswered = 0;
+  private readonly drops: DropLog;
 
   constructor(opts: EngineOptions) {
     super();
@@ -104,6 +112,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
+    this.drops = new DropLog({ clock: this.clock, logger: opts.logger });
     const t1 = opts.timers?.t1 ?? 500;
     const t2 = opts.timers?.t2 ?? 4000;
     const t4 = opts.timers?.t4 ?? 5000;
@@ -216,6 +225,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       maxMessageSize: this.opts.maxMessageSize,
       idleTimeoutMs: this.opts.tcpIdleTimeoutMs,
       logger: this.opts.logger,
+      onMalformedStream: (err, remote) => this.drops.drop('MALFORMED_STREAM', remote, `${(err as { code?: string }).code ?? ''} ${err.message}`, 'tcp'),
     });
     transport.on('message', (buf, info) => this.onSipMessage(buf, info));
     transport.on('error', (err) => this.opts.logger?.warn({ err }, 'sip transport error'));
@@ -241,6 +251,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       apps: [...this.wire.connections].filter((c) => c.authenticated).length,
       transactions: this.txl.size,
       parseErrors: this.parseErrors,
+      malformedAnswered: this.malformedAnswered,
+      malformedDropped: this.drops.total,
+      malformedDroppedByCode: this.drops.snapshot().byCode,
       listen: this.sipAddresses(),
       ...this.ua.stats(),
     };
@@ -249,6 +262,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   async close(): Promise<void> {
     if (this.state === EngineState.Closed || this.state === EngineState.Closing) return;
     this.transition(EngineState.Closing);
+    this.drops.flush();
     this.ua.close();
     // let final responses leave before the sockets go
     await new Promise((r) => setImmediate(r));
@@ -317,7 +331,16 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private sendMessage(msg: SipMessage, dest: Dest, onError?: (err: Error) => void): void {
     try {
-      this.sendBuffer(wireBytes(msg), dest, onError);
+      const buf = wireBytes(msg);
+      // A message UDP cannot carry (e.g. an answer copying a request's hundreds of Vias) would fail in the kernel
+      // with EMSGSIZE and vanish; it is dropped here instead, counted and logged (rate-limited) like bad input.
+      if (dest.transport === 'udp' && buf.length > MAX_UDP_PAYLOAD) {
+        const what = msg.kind === 'request' ? msg.method : String(msg.status);
+        this.drops.drop('TOO_LARGE_FOR_UDP', { address: dest.address, port: dest.port }, `a ${what} of ${buf.length} bytes does not fit a UDP datagram`, 'udp');
+        onError?.(new EngineError('EENGINE_TOO_LARGE', `${what} of ${buf.length} bytes exceeds the UDP payload limit`));
+        return;
+      }
+      this.sendBuffer(buf, dest, onError);
     } catch (err) {
       if (onError) onError(err as Error);
       else this.opts.logger?.warn({ err }, 'send failed');
@@ -330,19 +353,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       msg = parseMessage(buf, { maxSize: this.opts.maxMessageSize });
     } catch (err) {
       this.parseErrors++;
-      const e = err as SipParseError & { request?: import('./messages/index.js').SipRequest };
-      // §21.4.1 / §8.2: answer a malformed request when it can be answered, otherwise drop it.
-      if (e instanceof SipParseError && e.status && e.request) {
-        try {
-          const res = createResponse(e.request, e.status, `${e.status === 400 ? 'Bad Request' : ''}`.trim() || undefined);
-          const via = parseVia(getHeader(e.request, 'Via') ?? '');
-          this.sendMessage(res, responseDestination(via, info));
-        } catch (e2) {
-          this.opts.logger?.info({ err: e2, remote: info.remote }, 'unanswerable malformed request dropped');
-        }
-      } else {
-        this.opts.logger?.info({ code: (err as { code?: string }).code, remote: info.remote }, 'malformed SIP message dropped');
-      }
+      // §21.4.1 / §8.2: answer a malformed request when it can be answered, otherwise drop it (logged, rate-limited).
+      if (err instanceof SipParseError && err.status && err.request) this.answerMalformed(err, info);
+      else this.drops.drop((err as { code?: string }).code ?? 'PARSE_FAILED', info.remote, (err as Error).message, info.transport);
       return;
     }
     try {
@@ -351,4 +364,44 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.opts.logger?.error({ err }, 'error processing SIP message');
     }
   }
+
+  /** Answers a request the parser found malformed with the status it chose (400, 505, 513 ...). */
+  private answerMalformed(err: SipParseError, info: RecvInfo): void {
+    const req = err.request!;
+    try {
+      // §21.4.1: "The reason phrase SHOULD identify the syntax problem in more detail" (a fixed phrase per
+      // code: nothing of the malformed input is reflected).
+      const detail = MALFORMED_REASON[err.code];
+      const res = createResponse(req, err.status!, detail ? `${reasonPhrase(err.status!)} - ${detail}` : undefined);
+      // §18.2.1: the answer goes where the packet came from, as for any request: the server stamps "received"
+      // with the source address itself, a received= the sender wrote is not trusted (it would aim our answer
+      // at any address it names).
+      const via = parseVia(getHeader(req, 'Via') ?? '');
+      via.received = info.remote.address;
+      if (via.rport === null) via.rport = info.remote.port;
+      const out = serializeMessage(res);
+      // An answer copies every Via: to an oversize request it can itself exceed what may be sent.
+      if (out.length > (this.opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE)) {
+        this.drops.drop('ANSWER_TOO_LARGE', info.remote, `the ${err.status} answer to a ${err.code} request would be ${out.length} bytes`, info.transport);
+        return;
+      }
+      this.malformedAnswered++;
+      this.sendBuffer(out, responseDestination(via, info));
+    } catch (e2) {
+      this.drops.drop(err.code, info.remote, `unanswerable: ${(e2 as Error).message}`, info.transport);
+    }
+  }
 }
+
+/** The largest UDP payload over IPv4 (65,535 - 8 - 20). */
+const MAX_UDP_PAYLOAD = 65_507;
+
+/** Reason phrase details for the answers to malformed requests. */
+const MALFORMED_REASON: Record<string, string> = {
+  BAD_CONTENT_LENGTH: 'Malformed Content-Length',
+  BODY_TRUNCATED: 'Body Shorter Than Content-Length',
+  BAD_HEADER: 'Malformed Header Line',
+  BAD_REQUEST_URI: 'Malformed Request-URI',
+  CSEQ_METHOD_MISMATCH: 'CSeq Method Does Not Match',
+  BAD_MAX_FORWARDS: 'Malformed Max-Forwards',
+};

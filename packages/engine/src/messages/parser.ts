@@ -132,6 +132,7 @@ export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
   let cseqValue: string | undefined;
   let topVia: string | undefined;
   let contentLength: string | undefined;
+  let maxForwards: string | undefined;
   let pendingName: string | undefined;
   let pendingValue = '';
   const flush = () => {
@@ -158,6 +159,9 @@ export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
         break;
       case 'Content-Length':
         if (contentLength === undefined) contentLength = value;
+        break;
+      case 'Max-Forwards':
+        if (maxForwards === undefined) maxForwards = value;
         break;
     }
     if (MULTI_VALUE.has(name) && value.indexOf(',') !== -1 && value !== '*') {
@@ -226,6 +230,10 @@ export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
   if (!haveCallId) missing.push('Call-ID');
   if (!haveCSeq) missing.push('CSeq');
   if (missing.length) throw new SipParseError('MISSING_HEADER', `missing mandatory header(s): ${missing.join(', ')}`);
+  // §20.22: Max-Forwards = "Max-Forwards" HCOLON 1*DIGIT (the UA answers a well-formed 0 with 483).
+  if (maxForwards !== undefined && parseContentLength(maxForwards) < 0) {
+    defer('BAD_MAX_FORWARDS', `bad Max-Forwards ${JSON.stringify(maxForwards.slice(0, 20))}`, 400);
+  }
 
   let addressable = true;
   let cseqMethod: string | undefined;

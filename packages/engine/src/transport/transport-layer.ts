@@ -33,6 +33,8 @@ export interface TransportLayerOptions {
   /** Raise net.core.rmem_max/wmem_max to the buffer sizes when running as root and they are lower (default true). */
   tuneSysctl?: boolean;
   logger?: Logger;
+  /** Called instead of logging when a TCP stream breaks SIP framing and is closed (the engine counts and rate-limits these). */
+  onMalformedStream?: (err: Error, remote: { address: string; port: number }) => void;
 }
 
 export type TransportEvents = {
@@ -106,7 +108,7 @@ function stripV4Mapped(a: string): string {
 }
 
 export class TransportLayer extends TypedEmitter<TransportEvents> {
-  private readonly opts: Required<Omit<TransportLayerOptions, 'logger'>> & { logger?: Logger };
+  private readonly opts: Required<Omit<TransportLayerOptions, 'logger' | 'onMalformedStream'>> & Pick<TransportLayerOptions, 'logger' | 'onMalformedStream'>;
   private readonly udp: Array<{ socket: dgram.Socket; local: { address: string; port: number }; family: 4 | 6 }> = [];
   private readonly tcpServers: Array<{ server: net.Server; local: { address: string; port: number } }> = [];
   private readonly conns = new Map<string, TcpConn>();
@@ -136,6 +138,7 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
       idleTimeoutMs: opts.idleTimeoutMs ?? 120_000,
       tuneSysctl: opts.tuneSysctl ?? true,
       logger: opts.logger,
+      onMalformedStream: opts.onMalformedStream,
     };
   }
 
@@ -272,7 +275,8 @@ export class TransportLayer extends TypedEmitter<TransportEvents> {
         msgs = conn.framer.push(chunk);
       } catch (err) {
         conn.closeReason = `malformed stream: ${(err as Error).message}`;
-        this.opts.logger?.warn({ err, connection: id, remote: conn.remote }, 'closing TCP connection: malformed SIP stream');
+        if (this.opts.onMalformedStream) this.opts.onMalformedStream(err as Error, conn.remote);
+        else this.opts.logger?.warn({ err, connection: id, remote: conn.remote }, 'closing TCP connection: malformed SIP stream');
         socket.destroy();
         return;
       }

@@ -112,6 +112,7 @@ export const KNOWN_METHODS = new Set([
   'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH',
 ]);
 const ALLOW = [...KNOWN_METHODS].join(', ');
+const SUPPORTED_SCHEME = /^(sips?|tel):/i;
 /** Headers an app may not set: the engine owns them (as drachtio-server's makeTags). */
 const IMMUTABLE = new Set(['via', 'route', 'record-route', 'rseq', 'content-length']);
 const DIALOG_HDRS = new Set(['from', 'to', 'call-id', 'cseq']);
@@ -301,6 +302,12 @@ export class UserAgent {
         this.onAck(req, info);
         return;
       }
+      // §8.2.2.1: "If the Request-URI uses a scheme not supported by the UAS, it SHOULD reject the request with a
+      // 416 (Unsupported URI Scheme) response." (The parser lets other well-formed schemes through to here.)
+      if (!SUPPORTED_SCHEME.test(req.uri)) {
+        this.respondStateless(st, req, 416);
+        return;
+      }
       if (req.method === 'CANCEL') {
         this.onCancel(req, st, info);
         return;
@@ -313,6 +320,13 @@ export class UserAgent {
       const callId = getHeader(req, 'Call-ID') ?? '';
       const fromTag = getTag(getHeader(req, 'From') ?? '') ?? '';
       const toTag = getTag(getHeader(req, 'To') ?? '');
+      // §16.3 step 3: "If the Max-Forwards value is zero, the element MUST NOT forward the request. If the request
+      // was for OPTIONS, the element MAY act as the final recipient and respond per Section 11. Otherwise, the
+      // element MUST return a 483 (Too many hops) response." A B2BUA forwards every new request as a new one.
+      if (!toTag && req.method !== 'OPTIONS' && /^\s*0+\s*$/.test(getHeader(req, 'Max-Forwards') ?? '')) {
+        this.respondStateless(st, req, 483);
+        return;
+      }
       if (toTag) {
         const d = this.dialogs.find(callId, toTag, fromTag);
         if (d) {
@@ -345,7 +359,8 @@ export class UserAgent {
     const conn = this.opts.router.select(req.method);
     if (!conn) {
       this.counters.rejected503++;
-      this.log()?.info({ method: req.method }, 'no app registered for method: 503');
+      // debug only: any peer's OPTIONS pings would otherwise write a line each (counted in stats().rejected503)
+      this.log()?.debug({ method: req.method }, 'no app registered for method: 503');
       this.respondStateless(st, req, 503);
       if (req.method === 'INVITE') this.cdr('stop', 'application', 'call-rejected', req);
       return;
