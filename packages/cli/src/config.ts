@@ -15,6 +15,7 @@ export interface NodeConfig extends HaConfig {
   drachtio: { address: string; port: number; secret: string };
   engine: { thread: boolean };
   log: { level: (typeof LOG_LEVELS)[number] };
+  process: { nice: number };
   drain: { timeoutMs: number };
   app: { address: string; port: number; tokens: Record<string, string>; routeTimeoutMs: number; maxBacklog: number };
   admin: { address: string; port: number; token: string; healthProbe: boolean };
@@ -68,6 +69,13 @@ convict.addFormat({
     if (typeof v !== 'boolean') throw new Error('must be true or false');
   },
 });
+convict.addFormat({
+  name: 'nice',
+  coerce: (v: unknown) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+  validate(v: unknown) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < -20 || v > 19) throw new Error('must be an integer nice value from -20 to 19');
+  },
+});
 convict.addFormat(HB_PATHS_FORMAT);
 convict.addFormat(WITNESS_FORMAT);
 // app.tokens: {name: token} in a file; NAME=TOKEN,... in DUALSIP_APP_TOKENS and --app-token.
@@ -109,6 +117,13 @@ function schema() {
     },
     log: {
       level: { doc: 'pino log level.', format: [...LOG_LEVELS], default: 'info', env: 'DUALSIP_LOG_LEVEL' },
+    },
+    process: {
+      // Heartbeats, the engine and the node's redis-server all inherit it (set before any
+      // thread or child starts): on a busy host a node that is starved of CPU misses its
+      // heartbeats and its peer takes over for nothing. Raising priority needs root or
+      // CAP_SYS_NICE; without it the node logs a warning and runs at the priority it has.
+      nice: { doc: 'Scheduling priority (nice) of the node process, its threads and its redis-server: -20 (highest) to 19.', format: 'nice', default: -5, env: 'DUALSIP_PROCESS_NICE' },
     },
     drain: {
       timeoutMs: { doc: 'How long shutdown waits for calls to end.', format: 'nat', default: 30_000, env: 'DUALSIP_DRAIN_TIMEOUT_MS' },

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { AppServer, CallControl } from '@dualsip/core';
 import type { RecordSink } from '@dualsip/core';
@@ -21,6 +23,7 @@ export const NODE_USAGE = `usage: dualsip node [options]
   --drachtio-secret S      engine admin secret         (drachtio.secret, DUALSIP_DRACHTIO_SECRET)
   --engine-in-process      run the engine in the main thread (engine.thread=false)
   --drain-timeout MS       shutdown drain timeout      (drain.timeoutMs)
+  --nice N                 scheduling priority, -20..19 (process.nice, DUALSIP_PROCESS_NICE; default -5)
   --admin-address IP       admin API address, the node's own (admin.address, DUALSIP_ADMIN_ADDRESS)
   --admin-port N           admin API port              (admin.port, DUALSIP_ADMIN_PORT; default 7080)
   --admin-token T          admin API token, empty = off (admin.token, DUALSIP_ADMIN_TOKEN)
@@ -44,6 +47,7 @@ export const NODE_FLAGS = {
   'drachtio-secret': { type: 'string' },
   'engine-in-process': { type: 'boolean' },
   'drain-timeout': { type: 'string' },
+  nice: { type: 'string' },
   'admin-address': { type: 'string' },
   'admin-port': { type: 'string' },
   'admin-token': { type: 'string' },
@@ -70,6 +74,7 @@ export function flagsToOverrides(flags: NodeFlagValues): ConfigOverrides {
     'drachtio.port': flags['drachtio-port'],
     'drachtio.secret': flags['drachtio-secret'],
     'drain.timeoutMs': flags['drain-timeout'],
+    'process.nice': flags.nice,
     'admin.address': flags['admin-address'],
     'admin.port': flags['admin-port'],
     'admin.token': flags['admin-token'],
@@ -178,6 +183,41 @@ export async function startNode(opts: { config: NodeConfig; logger?: Logger; sin
 }
 
 /** `dualsip node`: runs until SIGTERM/SIGINT, then drains and exits 0. */
+/**
+ * Sets the node's scheduling priority before any worker thread or child process starts
+ * (they inherit it: Linux keeps nice per thread, and new threads and children copy it).
+ */
+export function applyNice(nice: number, logger: Pick<Logger, 'info' | 'warn'>): void {
+  let current: number;
+  try {
+    current = os.getPriority();
+  } catch {
+    return;
+  }
+  if (current === nice) return;
+  try {
+    os.setPriority(nice);
+    // Threads that already exist (V8's platform workers, libuv's pool) keep their own nice
+    // on Linux: set each one by its thread id too.
+    let tids: string[] = [];
+    try {
+      tids = fs.readdirSync('/proc/self/task');
+    } catch {
+      /* not Linux: the process-wide call above is all there is */
+    }
+    for (const tid of tids) {
+      try {
+        os.setPriority(Number(tid), nice);
+      } catch {
+        /* the thread ended meanwhile */
+      }
+    }
+    logger.info({ nice, was: current, threads: tids.length }, 'process priority set');
+  } catch (err) {
+    logger.warn({ nice, running: current, err: (err as Error).message }, 'cannot set process.nice (raising priority needs root or CAP_SYS_NICE): running at the current priority');
+  }
+}
+
 export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (flags.help) {
     process.stdout.write(`${NODE_USAGE}\n`);
@@ -187,6 +227,7 @@ export async function nodeCommand(flags: NodeFlagValues, env: NodeJS.ProcessEnv 
   // Before drachtio-srf handles any SIP: it reads process.env for every header it names.
   if (env === process.env) snapshotProcessEnv();
   const logger = pino({ level: config.log.level });
+  applyNice(config.process.nice, logger);
   const node = config.ha.enabled ? await (await import('../ha-runtime.js')).startHaNode({ config, logger }) : await startNode({ config, logger });
   let admin;
   try {
