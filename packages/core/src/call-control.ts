@@ -246,6 +246,11 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       req,
       res,
       ...(hook ? { appRoute: () => askWithTimeout(hook, offer, this.#clock) } : {}),
+      onForgottenBye: (callId, side, bye) => {
+        const adopted = this.takeover.call(callId);
+        if (adopted) adopted.byeAnsweredElsewhere(side, bye);
+        else this.#log.debug({ call: callId, side }, 'BYE on a forgotten call that this node does not own: answered, nothing else');
+      },
       onTransition: (record, from, to) => {
         if (to === CallState.Answered) this.emit('callAnswered', record);
         if (record.ended) this.emit('callEnded', record);

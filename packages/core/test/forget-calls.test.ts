@@ -80,6 +80,37 @@ describe('CallControl.forgetCalls', () => {
     expect(cc.calls()).toEqual([]);
   });
 
+  it('a call forgotten on stepping down and adopted again by the same node ends when its BYE reaches the old dialog (chaos seed 20240611)', async () => {
+    // B stepped down for a switchover, A's takeover failed, B took over again and adopted
+    // its own calls from the mirror. drachtio-srf still delivers their in-dialog requests
+    // to the dialogs of the forgotten calls, so the adopted copies never saw the BYEs
+    // and stayed answered for good.
+    const { cc, srf, calls, ended } = await setup();
+    calls.call({ body: SDP_A });
+    await flush();
+    const bDialog = calls.uacs[0]!.answer(SDP_B);
+    await flush();
+    const aDialog = calls.uasDialogs[0]!;
+    const [rec] = cc.calls();
+    expect(rec!.state).toBe('answered');
+    cc.forgetCalls('stepped down');
+    await cc.adoptCalls([rec!]);
+    expect(cc.calls().map((c) => c.id)).toEqual([rec!.id]);
+
+    aDialog.bye(); // the caller hangs up; drachtio-srf answers 200 on the old dialog
+    await flush();
+    // The adopted call ends the callee leg (its own BYE, CSeq above the mirrored one)...
+    const byes = srf.sent.filter((x) => x.method === 'BYE');
+    expect(byes).toHaveLength(1);
+    expect(byes[0]!.headers['Call-ID']).toBe(rec!.b.callId);
+    byes[0]!.respond(200);
+    await flush();
+    // ...the forgotten call sends nothing, and exactly one end record is written.
+    expect(bDialog.destroyed).toBe(0);
+    expect(ended.map((e) => [e.id, e.endReason])).toEqual([[rec!.id, 'caller-bye']]);
+    expect(cc.calls()).toEqual([]);
+  });
+
   it('INVITEs held by the admission are dropped unanswered', async () => {
     const { cc, calls } = await setup();
     cc.setAdmission(() => ({ action: 'hold' }));

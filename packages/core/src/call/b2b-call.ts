@@ -36,6 +36,12 @@ export interface B2BCallOptions {
   appRoute?: () => Promise<RouteAnswer | undefined>;
   /** Called after every state change, with the committed record. */
   onTransition?: (record: CallRecord, from: CallState, to: CallState) => void;
+  /**
+   * A BYE reached this call after forget() (drachtio-srf still routes its dialogs here):
+   * if this node has since adopted the call again at a takeover, the adopted call must
+   * end it. The BYE has been answered 200 already.
+   */
+  onForgottenBye?: (id: string, side: Side, bye: SipMessageLike) => void;
 }
 
 // ---------- helpers reading drachtio-srf messages ----------
@@ -677,6 +683,11 @@ export class B2BCall {
   }
 
   #onBye(from: Side, bye: SipMessageLike | undefined): void {
+    if (this.#forgotten) {
+      // Not ours any more: no record, no SIP from here (the owner ends the other leg).
+      if (bye) this.#o.onForgottenBye?.(this.id, from, bye);
+      return;
+    }
     if (from === 'b' && !this.#uas) {
       // The callee hung up before the caller's 200 went out; finish answering, then release.
       this.#bEndedEarly = true;

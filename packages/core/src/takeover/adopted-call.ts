@@ -661,6 +661,15 @@ export class AdoptedCall {
     }
   }
 
+  /**
+   * A BYE on one leg that the SIP stack answered elsewhere: drachtio-srf delivered it to
+   * the dialog of the call this node bridged before it stepped down (it keeps forgotten
+   * dialogs), not to the takeover handlers. It ends this call like any BYE.
+   */
+  byeAnsweredElsewhere(side: Side, bye: SipMessageLike): void {
+    this.#byeArrived(side, bye);
+  }
+
   #byeArrived(side: Side, bye: SipMessageLike): void {
     if (this.#state === AdoptedCallState.Answered || this.#state === AdoptedCallState.Adopting) {
       this.#patch((r) => {
