@@ -48,3 +48,45 @@ export function stepSlopes(xs: readonly number[], ys: readonly number[]): number
   }
   return out;
 }
+
+export interface PlaneFit {
+  intercept: number;
+  /** dy/dx1 with x2 held constant (e.g. bytes per minute at a constant number of live calls). */
+  slope1: number;
+  /** dy/dx2 with x1 held constant (e.g. bytes per live call). */
+  slope2: number;
+  n: number;
+}
+
+/**
+ * Least squares y = intercept + slope1 * x1 + slope2 * x2: a soak's memory trend over time
+ * (x1) separated from the number of calls open at each sample (x2), which drifts when the
+ * system under test falls behind. Throws when x1 and x2 are collinear or constant.
+ */
+export function planeFit(x1: readonly number[], x2: readonly number[], ys: readonly number[]): PlaneFit {
+  const n = ys.length;
+  if (x1.length !== n || x2.length !== n) throw new RangeError('planeFit: x1, x2 and y differ in length');
+  if (n < 3) throw new RangeError('planeFit: needs at least three points');
+  const mean = (a: readonly number[]) => a.reduce((s, v) => s + v, 0) / n;
+  const [m1, m2, my] = [mean(x1), mean(x2), mean(ys)];
+  let s11 = 0;
+  let s22 = 0;
+  let s12 = 0;
+  let s1y = 0;
+  let s2y = 0;
+  for (let i = 0; i < n; i++) {
+    const a = x1[i]! - m1;
+    const b = x2[i]! - m2;
+    const y = ys[i]! - my;
+    s11 += a * a;
+    s22 += b * b;
+    s12 += a * b;
+    s1y += a * y;
+    s2y += b * y;
+  }
+  const det = s11 * s22 - s12 * s12;
+  if (!(Math.abs(det) > 1e-12 * Math.max(1, s11 * s22))) throw new RangeError('planeFit: x1 and x2 are collinear or constant');
+  const slope1 = (s1y * s22 - s2y * s12) / det;
+  const slope2 = (s2y * s11 - s1y * s12) / det;
+  return { intercept: my - slope1 * m1 - slope2 * m2, slope1, slope2, n };
+}

@@ -29,7 +29,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { linearFit, stepSlopes } from './fit.js';
+import { linearFit, planeFit, stepSlopes } from './fit.js';
 import {
   Sipp,
   cleanupAll,
@@ -56,8 +56,8 @@ const USAGE = `usage: node --import tsx bench/memory.ts [options]
   --soak-hold S      soak call hold, seconds (default 1)
   --sample S         soak sampling period, seconds (default 10)
   --warmup M         soak minutes left out of the trend (default 2)
-  --heap-snapshots DIR  soak, node path only: V8 heap snapshot of the node's main thread after the warm-up and
-                     45 s after the last call (compare them in Chrome DevTools)
+  --heap-snapshots DIR  node path only: V8 heap snapshot of the node's main thread at each plateau, or (soak)
+                     after the warm-up and 45 s after the last call (compare them in Chrome DevTools)
   --node-flags=FLAGS extra Node flags for the nodes (use =)
   --out FILE         JSON record (default bench/out/memory-<time>.json)`;
 
@@ -307,7 +307,10 @@ async function startSut(kind: PathKind, ip: string, uasAddr: string): Promise<Su
     return [
       '--ha', '--node-id', id, '--peer-id', id === 'a' ? 'b' : 'a', '--ha-secret', `bench-${process.pid}`,
       ...(id === 'a' ? ['--preferred'] : []),
-      '--hb', `sip=${ip}:${me.hb},${ip}:${peer.hb}`, '--hb-miss', '5',
+      // The forced GCs of a sample stop a node's main loop for up to ~2 s on a loaded box: the
+      // heartbeat thread keeps sending through that (main-stall limit 5 s, default 1.5 s), so
+      // the measurement itself does not make the passive take over.
+      '--hb', `sip=${ip}:${me.hb},${ip}:${peer.hb}`, '--hb-miss', '5', '--hb-main-stall', '5000',
       '--startup-wait', '1500', '--epoch-file', join(dir, `${id}.epoch`),
       '--redis-host', ip, '--redis-port', String(me.redis), '--redis-start', '--redis-dir', join(dir, `redis-${id}`),
       '--sync-peer', `${ip}:${peer.redis}`, '--vip-mode', 'port',
@@ -456,6 +459,7 @@ async function plateaus(kind: PathKind): Promise<{ kind: PathKind; plateaus: Pla
       }
       await sleep(settleMs);
       const sample = await measure(sut, [{ label: 'sipp-uas', run: uas }]);
+      if (snapDir && kind === 'node') await sut.nodes[0]!.inspector.heapSnapshot(join(snapDir, `plateau-${n}.heapsnapshot`));
       const calleeHeld = uas.snapshot().current;
       const held = sut.nodes.length > 0 ? sample[`${sut.nodes[0]!.label}.calls`]! : calleeHeld;
       const p: Plateau = { calls: n, held, calleeHeld, load: load(), callerFailed: callers.reduce((t, c) => t + c.snapshot().failed, 0), calleeFailed: uas.snapshot().failed, sample };
@@ -528,6 +532,7 @@ async function soak(kind: PathKind, minutes: number): Promise<SoakSeries> {
     // transactions' timers (32 s) have passed: what is left is what no call needs.
     await sleep(45_000);
     series.idleAfter = { tSec: Math.round((Date.now() - t0) / 1000), load: load(), sample: await measure(sut, [{ label: 'sipp-uas', run: uas }]) };
+    console.log(`  ${kind} idle t=${series.idleAfter.tSec}s: ${Object.entries(series.idleAfter.sample).map(([k, v]) => `${k} ${isBytes(k) ? `${MB(v)}M` : v}`).join(' ')}`);
     if (snapDir && kind === 'node') for (const n of sut.nodes) await n.inspector.heapSnapshot(join(snapDir, `${kind}-${n.label}-end.heapsnapshot`));
     const r = await uac.result();
     series.caller = { created: r.created, successful: r.successful, failed: r.failed };
@@ -572,8 +577,8 @@ function soakReport(s: SoakSeries): string {
   const half = s.samples.filter((x) => x.tSec >= s.samples.at(-1)!.tSec / 2);
   const callsPerMin = soakRate * 60;
   lines.push(
-    `| metric | at ${s.samples[0]!.tSec} s | at ${after[0]!.tSec} s | at ${after.at(-1)!.tSec} s | idle, 45 s after the last call | trend after ${warmupMin} min (per min) | r² | per call | trend over the last half (per min) |`,
-    '|---|---|---|---|---|---|---|---|---|',
+    `| metric | at ${s.samples[0]!.tSec} s | at ${after[0]!.tSec} s | at ${after.at(-1)!.tSec} s | idle, 45 s after the last call | trend after ${warmupMin} min (per min) | r² | per call | trend over the last half (per min) | trend at constant open calls (per min) | per open call |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const k of Object.keys(after[0]!.sample)) {
     if (k.endsWith('.calls') || k.endsWith('.active')) continue;
@@ -584,7 +589,16 @@ function soakReport(s: SoakSeries): string {
     const h = pts(half).length >= 3 ? linearFit(pts(half).map((x) => x.tSec / 60), pts(half).map((x) => x.sample[k]!)) : undefined;
     const v = (n: number) => (isBytes(k) ? `${MB(n)} MB` : fmtB(n));
     const idle = s.idleAfter?.sample[k];
-    lines.push(`| ${k}${isBytes(k) ? ' (bytes)' : ''} | ${v(s.samples[0]!.sample[k]!)} | ${v(after[0]!.sample[k]!)} | ${v(pts(after).at(-1)!.sample[k]!)} | ${idle !== undefined ? v(idle) : '–'} | ${fmtB(f.slope)} | ${f.r2.toFixed(2)} | ${(f.slope / callsPerMin).toFixed(isBytes(k) ? 1 : 4)} | ${h ? fmtB(h.slope) : '–'} |`);
+    // Calls open at each sample (all nodes): when the node falls behind they pile up, and
+    // memory with them; the plane fit separates that from a trend over time.
+    const open = (x: (typeof after)[number]) => Object.entries(x.sample).reduce((t, [kk, vv]) => (kk.endsWith('.calls') ? t + vv : t), 0);
+    let pf: ReturnType<typeof planeFit> | undefined;
+    try {
+      pf = planeFit(pts(after).map((x) => x.tSec / 60), pts(after).map(open), pts(after).map((x) => x.sample[k]!));
+    } catch {
+      pf = undefined;
+    }
+    lines.push(`| ${k}${isBytes(k) ? ' (bytes)' : ''} | ${v(s.samples[0]!.sample[k]!)} | ${v(after[0]!.sample[k]!)} | ${v(pts(after).at(-1)!.sample[k]!)} | ${idle !== undefined ? v(idle) : '–'} | ${fmtB(f.slope)} | ${f.r2.toFixed(2)} | ${(f.slope / callsPerMin).toFixed(isBytes(k) ? 1 : 4)} | ${h ? fmtB(h.slope) : '–'} | ${pf ? fmtB(pf.slope1) : '–'} | ${pf ? fmtB(pf.slope2) : '–'} |`);
   }
   return lines.join('\n');
 }

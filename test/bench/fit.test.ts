@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { linearFit, stepSlopes } from '../../bench/fit.js';
+import { linearFit, planeFit, stepSlopes } from '../../bench/fit.js';
 
 describe('bench fit helpers', () => {
   it('recovers slope and intercept of an exact line', () => {
@@ -27,5 +27,18 @@ describe('bench fit helpers', () => {
   it('gives the slope between consecutive plateaus', () => {
     expect(stepSlopes([0, 1000, 5000], [10, 2010, 10010])).toEqual([2, 2]);
     expect(stepSlopes([0, 0], [1, 2])[0]).toBeNaN();
+  });
+
+  it('separates a trend over time from the number of open calls', () => {
+    // y = 100e6 + 5000 * minute + 20000 * calls, with calls drifting up and down
+    const t = [0, 1, 2, 3, 4, 5];
+    const calls = [100, 150, 700, 300, 1200, 200];
+    const y = t.map((m, i) => 100e6 + 5000 * m + 20000 * calls[i]!);
+    const f = planeFit(t, calls, y);
+    expect(f.slope1).toBeCloseTo(5000, 4);
+    expect(f.slope2).toBeCloseTo(20000, 6);
+    expect(f.intercept).toBeCloseTo(100e6, 0);
+    expect(() => planeFit(t, t.map((m) => 2 * m), y)).toThrow(RangeError);
+    expect(() => planeFit([1, 2], [3, 4], [5, 6])).toThrow(RangeError);
   });
 });
