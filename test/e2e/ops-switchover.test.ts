@@ -47,6 +47,19 @@ async function waitProbe(node: NodeName, check: 'ready' | 'active', code: number
   }
 }
 
+/** The test's switchover goes from `from` to `to`; the drain test uses `to`. */
+let from: NodeName = 'a';
+let to: NodeName = 'b';
+
+/** The node that says it is active (status --json), once the pair is healthy. */
+async function activeNode(): Promise<NodeName> {
+  await waitHealthy(20_000);
+  const st = JSON.parse((await cli(['status', '--json'])).stdout);
+  const row = st.nodes.find((x: { status?: { role?: string } }) => x.status?.role === 'active');
+  if (!row) throw new Error(`no active node: ${JSON.stringify(st.nodes.map((x: { name: string; status?: { role?: string } }) => [x.name, x.status?.role]))}`);
+  return String(row.name).toLowerCase() as NodeName;
+}
+
 async function waitHealthy(timeoutMs = 20_000): Promise<void> {
   const t0 = Date.now();
   for (;;) {
@@ -100,6 +113,10 @@ describe('operator commands on a pair in namespaces', () => {
 
   it(`switchover under ${RATE} calls/s with ${HOLD_MS / 1000} s calls keeps every call and fails no new call`, async () => {
     const calls = RATE * PLACE_S;
+    // From whichever node is active now (A, unless a takeover on an overloaded box moved
+    // it: that shows in the nodes' logs, and is not what this test is about).
+    from = await activeNode();
+    to = from === 'a' ? 'b' : 'a';
     const load = await Sipp.start({
       scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5071, remote: `${VIP}:5060`,
       calls, rate: RATE, holdMs: HOLD_MS, timeoutSec: Math.ceil(HOLD_MS / 1000 + PLACE_S + 40), recvTimeoutMs: 15_000, name: 'caller load',
@@ -116,21 +133,24 @@ describe('operator commands on a pair in namespaces', () => {
       created: res.created, successful: res.successful, failed: res.failed,
     };
     console.log(`[ops-switchover] ${JSON.stringify(figures)}`);
-    expect(out).toMatchObject({ from: 'A', to: 'B', roles: { A: 'passive', B: 'active' } });
-    expect(lastRole(lab.nodes.b!)?.role).toBe('active');
+    const [F, T] = [from.toUpperCase(), to.toUpperCase()];
+    expect(out).toMatchObject({ from: F, to: T, roles: { [F]: 'passive', [T]: 'active' } });
+    expect(lastRole(lab.nodes[to]!)?.role).toBe('active');
     // The probes swapped with the roles.
-    expect(await waitProbe('b', 'active', 200)).toMatchObject({ code: 200, body: { status: 'ok', role: 'active', epoch: out.epoch } });
-    expect(await probe('a', 'active')).toMatchObject({ code: 503, body: { role: 'passive', reasons: ['role passive'] } });
+    expect(await waitProbe(to, 'active', 200)).toMatchObject({ code: 200, body: { status: 'ok', role: 'active', epoch: out.epoch } });
+    expect(await probe(from, 'active')).toMatchObject({ code: 503, body: { role: 'passive', reasons: ['role passive'] } });
     expect(res.created, explain(res)).toBe(calls);
     expect(res.failed, explain(res)).toBe(0);
     expect(res.successful, explain(res)).toBe(calls);
   }, 180_000);
 
   it('drain: new calls get 503, the drain ends with zero calls, --cancel takes calls again', async () => {
-    await waitRole(lab.nodes.b!, 'active', 10_000);
+    const n = to; // the active after the switchover
+    const idx = n === 'a' ? 0 : 1; // its row in `status --json`
+    await waitRole(lab.nodes[n]!, 'active', 10_000);
     const short = await Sipp.start({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5073, remote: `${VIP}:5060`, calls: 10, rate: 10, holdMs: 8000, timeoutSec: 40, name: 'caller short' });
     await new Promise((r) => setTimeout(r, 1500));
-    const drain = cliOne(['drain', '--timeout', '30'], 'b');
+    const drain = cliOne(['drain', '--timeout', '30'], n);
     // The CLI is a fresh process: wait until B itself says it is draining, so the five
     // calls below are the ones it must refuse (a fixed sleep lost that race under load).
     // 'done' counts too: on a loaded box the CLI may start only after the short calls
@@ -138,8 +158,8 @@ describe('operator commands on a pair in namespaces', () => {
     const until = Date.now() + 15_000;
     for (;;) {
       const st = JSON.parse((await cli(['status', '--json'])).stdout);
-      if (['draining', 'done'].includes(st.nodes[1].status.drain?.state)) break;
-      if (Date.now() > until) throw new Error(`node B never reported draining: ${JSON.stringify(st.nodes[1].status.drain)}`);
+      if (['draining', 'done'].includes(st.nodes[idx].status.drain?.state)) break;
+      if (Date.now() > until) throw new Error(`node ${n} never reported draining: ${JSON.stringify(st.nodes[idx].status.drain)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     const refused = await Sipp.run({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5074, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller refused' });
@@ -149,19 +169,19 @@ describe('operator commands on a pair in namespaces', () => {
     expect(d.code, d.stdout + d.stderr).toBe(0);
     // The CLI returns when the last call ends, which may be before or after the five
     // calls below arrive; the node's own counter (status) is the figure that must be 5.
-    expect(d.stdout).toMatch(/node B: drained in .*no calls left \(\d+ new call\(s\) refused\)/);
+    expect(d.stdout).toMatch(new RegExp(`node ${n.toUpperCase()}: drained in .*no calls left \\(\\d+ new call\\(s\\) refused\\)`));
     expect(refused.failed, explain(refused)).toBe(5);
     expect(shortRes.successful, explain(shortRes)).toBe(10);
     const st = JSON.parse((await cli(['status', '--json'])).stdout);
-    expect(st.nodes[1].status.calls.total).toBe(0);
-    expect(st.nodes[1].status.drain.state).toBe('done');
-    expect(st.nodes[1].status.drain.refused).toBe(5);
+    expect(st.nodes[idx].status.calls.total).toBe(0);
+    expect(st.nodes[idx].status.drain.state).toBe('done');
+    expect(st.nodes[idx].status.drain.refused).toBe(5);
     // A drained node takes no new calls: out of a load balancer's pool, but still healthy.
-    expect(await probe('b', 'active')).toMatchObject({ code: 503, body: { role: 'active', reasons: ['draining'] } });
-    expect(await probe('b', 'ready')).toMatchObject({ code: 200 });
-    const c = await cliOne(['drain', '--cancel'], 'b');
+    expect(await probe(n, 'active')).toMatchObject({ code: 503, body: { role: 'active', reasons: ['draining'] } });
+    expect(await probe(n, 'ready')).toMatchObject({ code: 200 });
+    const c = await cliOne(['drain', '--cancel'], n);
     expect(c.code, c.stderr).toBe(0);
-    expect(await probe('b', 'active')).toMatchObject({ code: 200 });
+    expect(await probe(n, 'active')).toMatchObject({ code: 200 });
     const ok = await Sipp.run({ scenario: 'uac', host: lab.topo.host('caller'), localIp: ADDR.caller, localPort: 5075, remote: `${VIP}:5060`, calls: 5, rate: 10, holdMs: 0, timeoutSec: 20, name: 'caller after cancel' });
     expect(ok.successful, explain(ok)).toBe(5);
   }, 90_000);

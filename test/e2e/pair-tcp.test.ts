@@ -52,6 +52,9 @@ describe('pair in namespaces, TCP legs', () => {
     });
     const placeMs = (CALLS / RATE) * 1000;
     await new Promise((r) => setTimeout(r, placeMs + 1000));
+    // SIPp rewrites its stat file once a second, and a loaded box places the last call
+    // late: wait (well inside the hold) until the callee counts every call up.
+    for (let i = 0; i < 16 && callee.snapshot().current !== CALLS; i++) await new Promise((r) => setTimeout(r, 250));
     expect(nodes.b!.process.lines().filter((l) => l.json?.['msg'] === 'took over: active').length, 'B took over before A was killed').toBe(0);
     expect(callee.snapshot().current, 'calls up on the callee before the kill').toBe(CALLS);
     const killAt = Date.now();
