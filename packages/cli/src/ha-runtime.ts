@@ -119,14 +119,11 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
   const floating = config.vip.mode === 'floating';
   const serviceAddress = floating ? config.vip.address.split('/')[0]! : config.sip.address;
   const service = config.sip.transports.map((transport) => ({ transport, address: serviceAddress, port: config.sip.port }));
-  const sipBinding: SipBinding = {
-    bind: async () => {
-      for (const s of service) await node.engine.addListen(s);
-    },
-    unbind: async () => {
-      for (const s of service) await node.engine.removeListen(s);
-    },
-  };
+  const sipBinding: SipBinding = serviceBinding(
+    service,
+    (s) => node.engine.addListen(s).then(() => undefined),
+    (s) => node.engine.removeListen(s).then(() => undefined),
+  );
   const vipLog = logger.child({ component: 'vip' });
   let vip: VipController;
   let sip: SipBinding | undefined;
@@ -280,5 +277,42 @@ export async function startHaNode(opts: { config: NodeConfig; logger: Logger }):
         await node.close();
         await redis?.stop();
       })()),
+  };
+}
+
+/**
+ * Binding the SIP service (every transport on the service address) is all or nothing: if
+ * one transport cannot bind (EADDRINUSE: on one host the peer still holds the port), the
+ * ones already bound are unbound before the error goes up. Otherwise a failed takeover
+ * left, say, UDP bound on a node that rolled back to passive: the port owner thought it
+ * held nothing, so its release did nothing, and the peer's next claim of that port failed
+ * in turn (seen in a single-host pair soak under load: no node serving for minutes).
+ * Unbinding tries every transport and reports the first failure.
+ */
+export function serviceBinding<S>(service: readonly S[], add: (s: S) => Promise<void>, remove: (s: S) => Promise<void>): SipBinding {
+  return {
+    bind: async () => {
+      const done: S[] = [];
+      try {
+        for (const s of service) {
+          await add(s);
+          done.push(s);
+        }
+      } catch (err) {
+        for (const s of done.reverse()) await remove(s).catch(() => undefined);
+        throw err;
+      }
+    },
+    unbind: async () => {
+      let first: unknown;
+      for (const s of service) {
+        try {
+          await remove(s);
+        } catch (err) {
+          first ??= err;
+        }
+      }
+      if (first !== undefined) throw first;
+    },
   };
 }
