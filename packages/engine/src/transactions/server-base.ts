@@ -71,7 +71,10 @@ export abstract class ServerTransactionBase<S extends string> extends TypedEmitt
       failed = err as Error;
     }
     if (failed) this.onTransportError(failed);
-    return !failed;
+    // A send can also fail through its callback before send() returns (no transport for
+    // the destination, a datagram too large): the transaction is Terminated by then, and
+    // the caller must not move it on (Terminated -> Terminated threw from respond()).
+    return !failed && !this.at(this.machine.terminated);
   }
 
   protected onTransportError(err: Error): void {

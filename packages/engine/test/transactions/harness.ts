@@ -14,15 +14,20 @@ export interface Sent {
   dest: Destination;
 }
 
-export function harness(opts: { failSend?: (m: SipMessage) => boolean } = {}) {
+export function harness(opts: { failSend?: (m: SipMessage) => boolean; failSendViaCallback?: (m: SipMessage) => boolean } = {}) {
   const clock = new ManualClock();
   const sent: Sent[] = [];
   const requests: Array<{ req: SipRequest; st: ServerTransaction | undefined; info: ReceiveInfo }> = [];
   const strays: SipResponse[] = [];
   const layer = new TransactionLayer({
     clock,
-    send: (msg, dest) => {
+    send: (msg, dest, onError) => {
       if (opts.failSend?.(msg)) throw Object.assign(new Error('boom'), { code: 'ECONNRESET' });
+      // The transport reports some failures through the callback, before send() returns.
+      if (opts.failSendViaCallback?.(msg)) {
+        onError?.(Object.assign(new Error('requested protocol/transport not available'), { code: 'ENOTRANSPORT' }));
+        return;
+      }
       // round-trip through bytes, as the real transport would
       sent.push({ at: clock.now(), msg: parseMessage(serializeMessage(msg)), dest });
     },

@@ -85,4 +85,20 @@ describe('non-INVITE server transaction (§17.2.2)', () => {
     expect(h.layer.size).toBe(0);
     expect(h.clock.pending).toBe(0);
   });
+
+  it('a final response whose send fails through the callback before send() returns ends the transaction once (no Terminated -> Terminated throw)', () => {
+    const h = harness({ failSendViaCallback: (m) => m.kind === 'response' });
+    const req = request('BYE', { transport: 'TCP' });
+    h.layer.receive(req, tcpInfo);
+    const st = h.requests[0]!.st!;
+    const errors: Error[] = [];
+    let ended = 0;
+    st.on('transportError', (e: Error) => errors.push(e));
+    st.on('terminated', () => ended++);
+    expect(() => st.respond(createResponse(req, 200))).not.toThrow();
+    expect(st.state).toBe(NistState.Terminated);
+    expect(ended).toBe(1);
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(['ENOTRANSPORT']);
+    expect(h.layer.size).toBe(0);
+  });
 });
