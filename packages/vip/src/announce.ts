@@ -132,6 +132,9 @@ const IPV6_MULTICAST_HOPS = 18;
  * IPv6 fallback: the NA's ICMPv6 part through npm raw-socket (an AF_INET6 raw ICMPv6 socket;
  * the kernel adds the IPv6 header, picks the link-local source and fills in the checksum).
  */
+/** How long one raw-socket send may take before the announcement counts as failed. */
+const RAW_SEND_TIMEOUT_MS = 1000;
+
 export function rawSocketAnnouncer(iface: InterfaceInfo, addr: ParsedAddress, buildMessage: () => Buffer): Announcer {
   return {
     method: 'raw-socket',
@@ -153,14 +156,29 @@ export function rawSocketAnnouncer(iface: InterfaceInfo, addr: ParsedAddress, bu
       }
       const msg = buildMessage();
       let sent = 0;
+      // raw-socket reports some failures on the socket's 'error' event, not to the send
+      // callback; a send whose callback never comes must not hold a claim (or a burst)
+      // forever: it fails after RAW_SEND_TIMEOUT_MS with the reason.
+      let socketError: ((err: Error) => void) | undefined;
+      sock.on('error', (err) => socketError?.(err));
       try {
         for (let i = 0; i < count; i++) {
           if (i > 0 && intervalMs > 0) await sleep(intervalMs);
-          await new Promise<void>((resolve, reject) =>
-            sock.send(msg, 0, msg.length, `ff02::1%${iface.name}`, null, (err) =>
-              err ? reject(new VipError('VIP_ANNOUNCE_FAILED', `raw-socket send: ${err.message}`, { cause: err })) : resolve(),
-            ),
-          );
+          await new Promise<void>((resolve, reject) => {
+            const fail = (why: string, cause?: Error) => {
+              clearTimeout(timer);
+              socketError = undefined;
+              reject(new VipError('VIP_ANNOUNCE_FAILED', `raw-socket send: ${why}`, cause ? { cause } : undefined));
+            };
+            const timer = setTimeout(() => fail(`no completion within ${RAW_SEND_TIMEOUT_MS} ms`), RAW_SEND_TIMEOUT_MS);
+            socketError = (err) => fail(err.message, err);
+            sock.send(msg, 0, msg.length, `ff02::1%${iface.name}`, null, (err) => {
+              if (err) return fail(err.message, err);
+              clearTimeout(timer);
+              socketError = undefined;
+              resolve();
+            });
+          });
           sent++;
         }
       } finally {

@@ -121,7 +121,10 @@ export class JsonChild {
     const seen = this.lines.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timeout waiting for ${what}; stderr: ${this.stderr.slice(-500)}`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`timeout waiting for ${what}; last lines: ${this.lines.slice(-6).map((l) => JSON.stringify(l)).join(' | ')}; stderr: ${this.stderr.slice(-500)}`)),
+        timeoutMs,
+      );
       this.#waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
     });
   }
