@@ -13,6 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../../engine/src/engine.js';
 import { CallControl } from '../../src/call-control.js';
+import { crash, until } from './crash.js';
 import type { CallRecord } from '../../src/records/call-record.js';
 
 const SECRET = 'takeover';
@@ -84,21 +85,6 @@ async function startNode(sipPort: number, calleePort: number, policy: 'reject' |
   cc.on('callEnded', (r) => ended.push(r));
   cleanup.push(() => cc.close({ timeoutMs: 500 }), () => engine.close());
   return { engine, cc, ended };
-}
-
-/** A crash: the SIP sockets vanish first (nothing more leaves), then everything else. */
-function crash(node: { engine: Engine; cc: CallControl }): void {
-  for (const l of (node.engine as unknown as { binds: Array<{ transport: { destroy(): void } }> }).binds) l.transport.destroy();
-  node.engine.destroy();
-  node.cc.destroy();
-}
-
-async function until(what: string, fn: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timeout waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function setup() {
